@@ -1,0 +1,217 @@
+/*
+ * duplex/handshake.h - the WebSocket opening handshake (RFC 6455 §4), both sides,
+ * and the Sec-WebSocket-Extensions grammar (§9.1).
+ *
+ * Server side:
+ *   dx_http_scan_feed + dx_http_parse_request  -> dx_http_request
+ *   dx_handshake_check_request                 -> dx_ws_request (or a DX_EHS_* reason)
+ *   application decides (path, Origin, protocols, extensions, authentication)
+ *   dx_handshake_write_accept  -> the 101 response      or
+ *   dx_handshake_write_refusal -> 400 / 405 / 426 / 431 for a DX_EHS_* / DX_EHTTP_*
+ *   dx_http_write_response     -> any other refusal (401, 403, ...)
+ *
+ * Client side:
+ *   dx_client_handshake_init + dx_handshake_write_request -> the GET request
+ *   dx_http_scan_feed + dx_http_parse_response            -> dx_http_response
+ *   dx_handshake_check_response                           -> 0 or a DX_EHS_* reason
+ *
+ * Nothing here allocates; results point into the caller's buffers. All functions
+ * are safe from any thread on distinct data.
+ */
+#ifndef DUPLEX_HANDSHAKE_H
+#define DUPLEX_HANDSHAKE_H
+
+#include "duplex/base.h"
+#include "duplex/http.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DX_MAX_PROTOCOLS 16   /* subprotocols kept from one offer */
+#define DX_MAX_EXTENSIONS 16  /* extension offers kept from one request */
+#define DX_MAX_EXT_PARAMS 32  /* parameters kept across all those offers */
+#define DX_ACCEPT_LEN 28      /* base64 of a SHA-1 digest */
+#define DX_KEY_LEN 24         /* base64 of 16 bytes */
+
+/* ---- Sec-WebSocket-Extensions (§9.1) ---------------------------------------- */
+
+/* One extension parameter: `name` or `name=value` or `name="value"`. */
+typedef struct dx_ext_param {
+    dx_span name;   /* a token */
+    dx_span value;  /* the value as written, without the quotes; empty if none */
+    bool has_value; /* a value was given */
+    bool quoted;    /* the value was a quoted-string: it may hold backslash escapes;
+                       use dx_ext_param_value() to read it unescaped */
+} dx_ext_param;
+
+/* One extension in an offer or an answer. */
+typedef struct dx_ext {
+    dx_span name;          /* extension token, e.g. "permessage-deflate" */
+    dx_ext_param *params;  /* points into the caller's params array */
+    size_t num_params;
+} dx_ext;
+
+/*
+ * Parse every Sec-WebSocket-Extensions header in @headers (they form one list,
+ * in order). @exts (@max_exts entries) and @params (@max_params entries, shared by
+ * all extensions) are the caller's arrays.
+ *
+ * Returns 0 with *@num_exts set, or:
+ *   DX_EHS_BAD_EXTENSIONS  the grammar was violated (including a quoted value that
+ *                          is not a token once unescaped, as §9.1 requires)
+ *   DX_EHS_TOO_MANY        more extensions or parameters than the arrays hold
+ */
+DX_API int dx_ext_parse(const dx_http_header *headers, size_t num_headers, dx_ext *exts,
+                        size_t max_exts, dx_ext_param *params, size_t max_params,
+                        size_t *num_exts);
+
+/* Parse one header value, like dx_ext_parse() (appending after *@num_exts entries
+ * already used in @exts and *@num_params in @params). */
+DX_API int dx_ext_parse_value(dx_span value, dx_ext *exts, size_t max_exts, size_t *num_exts,
+                              dx_ext_param *params, size_t max_params, size_t *num_params);
+
+/* Copy @p's value, unescaped, into @out (@cap bytes, NUL-terminated). Returns 0,
+ * DX_ENOSPACE (*@len then holds the size needed, without the NUL) or DX_EINVAL
+ * (no value). */
+DX_API int dx_ext_param_value(const dx_ext_param *p, char *out, size_t cap, size_t *len);
+
+/* ---- server side (§4.2) ---------------------------------------------------- */
+
+/* What a checked upgrade request offers. Spans point into the request buffer. */
+typedef struct dx_ws_request {
+    const dx_http_request *http;         /* the parsed request (every header) */
+    dx_span path;                        /* target up to '?' (e.g. "/chat") */
+    dx_span query;                       /* after '?', without it; empty if none */
+    dx_span host;                        /* Host header value */
+    dx_span origin;                      /* Origin header value; empty if absent */
+    bool has_origin;                     /* an Origin header was sent */
+    dx_span key;                         /* Sec-WebSocket-Key value (24 chars) */
+    dx_span protocols[DX_MAX_PROTOCOLS]; /* offered subprotocols, in order */
+    size_t num_protocols;
+    dx_ext extensions[DX_MAX_EXTENSIONS]; /* offered extensions, in order */
+    size_t num_extensions;
+    dx_ext_param ext_params[DX_MAX_EXT_PARAMS]; /* storage for extensions[].params */
+} dx_ws_request;
+
+/*
+ * Validate @req as a WebSocket upgrade (§4.2.1) and fill @out.
+ *
+ * Returns 0, or the first failure found:
+ *   DX_EHS_METHOD          not GET                       -> 405
+ *   DX_EHS_HTTP_VERSION    HTTP/1.0                      -> 400
+ *   DX_EHS_NO_HOST         no Host, or more than one     -> 400
+ *   DX_EHS_NO_UPGRADE      no "Upgrade: websocket"       -> 426 (not a WebSocket request)
+ *   DX_EHS_NO_CONNECTION   Connection lacks "upgrade"    -> 426
+ *   DX_EHS_NO_VERSION      no Sec-WebSocket-Version      -> 426
+ *   DX_EHS_BAD_VERSION     version other than 13         -> 426 with Sec-WebSocket-Version: 13
+ *   DX_EHS_NO_KEY / DX_EHS_DUPLICATE_KEY / DX_EHS_BAD_KEY  -> 400
+ *   DX_EHS_BAD_PROTOCOL    a subprotocol is not a token  -> 400
+ *   DX_EHS_BAD_EXTENSIONS  extensions grammar violated   -> 400
+ *   DX_EHS_TOO_MANY        too many protocols/extensions -> 400
+ */
+DX_API int dx_handshake_check_request(const dx_http_request *req, dx_ws_request *out);
+
+/* The HTTP status a server answers a failed check with (table above), 431 for
+ * DX_EHTTP_HEAD_TOO_LARGE and DX_EHTTP_TOO_MANY_HEADERS, 400 for other DX_EHTTP_*. */
+DX_API int dx_handshake_refusal_status(int err);
+
+/* Compute Sec-WebSocket-Accept for @key (§4.2.2: base64(SHA-1(key + GUID))).
+ * Writes exactly DX_ACCEPT_LEN bytes, no NUL. */
+DX_API void dx_handshake_accept_key(dx_span key, char out[DX_ACCEPT_LEN]);
+
+/* What the server answers with. Zero-initialise and set what applies. */
+typedef struct dx_accept_options {
+    dx_span protocol;              /* chosen subprotocol; empty: none. Must be one
+                                      the client offered. */
+    dx_span extensions;            /* Sec-WebSocket-Extensions value; empty: none */
+    const dx_http_header *headers; /* extra headers (e.g. Set-Cookie) */
+    size_t num_headers;
+} dx_accept_options;
+
+/*
+ * Write the 101 Switching Protocols response for @req into @out.
+ *
+ * Returns 0 with *@len set, or:
+ *   DX_ENOSPACE  @cap too small (*@len holds the size needed)
+ *   DX_EINVAL    the protocol was not offered, or a header holds CR/LF
+ */
+DX_API int dx_handshake_write_accept(const dx_ws_request *req, const dx_accept_options *opts,
+                                     uint8_t *out, size_t cap, size_t *len);
+
+/*
+ * Write the standard refusal for a failed check or parse (@err is a DX_EHS_* or
+ * DX_EHTTP_* code): the status of dx_handshake_refusal_status(), a short text body
+ * naming the reason, and "Sec-WebSocket-Version: 13" with a 426 (§4.4).
+ * Returns 0, DX_ENOSPACE (with *@len) or DX_EINVAL (@err is not such a code).
+ */
+DX_API int dx_handshake_write_refusal(int err, uint8_t *out, size_t cap, size_t *len);
+
+/* ---- client side (§4.1) ---------------------------------------------------- */
+
+/* The client's handshake state between request and response. */
+typedef struct dx_client_handshake {
+    char key[DX_KEY_LEN + 1];       /* Sec-WebSocket-Key sent (NUL-terminated) */
+    char accept[DX_ACCEPT_LEN + 1]; /* the Sec-WebSocket-Accept to expect */
+} dx_client_handshake;
+
+/* Draw a fresh key from @random (NULL: the kernel CSPRNG) and compute the expected
+ * answer. Returns 0 or the random source's error. */
+DX_API int dx_client_handshake_init(dx_client_handshake *hs, const dx_random *random);
+
+/* What the client asks for. Zero-initialise and set what applies. */
+typedef struct dx_request_options {
+    const char *host;              /* host name or IP literal (IPv6 without brackets) */
+    uint16_t port;                 /* 0: the default for the scheme */
+    bool secure;                   /* wss: default port 443 instead of 80 */
+    const char *resource;          /* path and query, e.g. "/chat?x=1"; NULL: "/" */
+    const char *origin;            /* Origin header; NULL: none */
+    const char *const *protocols;  /* subprotocols to offer, in preference order */
+    size_t num_protocols;
+    const char *extensions;        /* Sec-WebSocket-Extensions offer; NULL: none */
+    const dx_http_header *headers; /* extra headers (Authorization, Cookie...) */
+    size_t num_headers;
+} dx_request_options;
+
+/*
+ * Write the GET upgrade request into @out. The Host header carries the port when
+ * it is not the scheme's default, and brackets around an IPv6 literal.
+ *
+ * Returns 0 with *@len set, or:
+ *   DX_ENOSPACE  @cap too small (*@len holds the size needed)
+ *   DX_EINVAL    no host, a resource not starting with '/', a protocol that is not
+ *                a token, or CR/LF in any field
+ */
+DX_API int dx_handshake_write_request(const dx_client_handshake *hs,
+                                      const dx_request_options *opts, uint8_t *out,
+                                      size_t cap, size_t *len);
+
+/* What the server agreed to. Spans point into the response buffer. */
+typedef struct dx_ws_response {
+    dx_span protocol;   /* chosen subprotocol; empty: none */
+    dx_span extensions; /* raw Sec-WebSocket-Extensions value(s) of the answer;
+                           the extension layer parses it with dx_ext_parse */
+} dx_ws_response;
+
+/*
+ * Validate the server's answer (§4.1, the client's checks 1-6).
+ *
+ * Returns 0 with @out filled, or:
+ *   DX_EHS_STATUS              status is not 101 (resp->status, and headers such as
+ *                              Location or WWW-Authenticate, tell the caller why)
+ *   DX_EHS_RESP_NO_UPGRADE     no "Upgrade: websocket"
+ *   DX_EHS_RESP_NO_CONNECTION  Connection lacks "upgrade"
+ *   DX_EHS_NO_ACCEPT           no Sec-WebSocket-Accept (or more than one)
+ *   DX_EHS_BAD_ACCEPT          the accept value does not match our key
+ *   DX_EHS_PROTOCOL_NOT_OFFERED   a subprotocol we did not offer, or several
+ *   DX_EHS_EXTENSION_NOT_OFFERED  an extension whose name we did not offer, or
+ *                              a malformed extensions header
+ */
+DX_API int dx_handshake_check_response(const dx_client_handshake *hs,
+                                       const dx_request_options *opts,
+                                       const dx_http_response *resp, dx_ws_response *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* DUPLEX_HANDSHAKE_H */
