@@ -4,11 +4,15 @@
  * Text messages arrive in frames and frames arrive in pieces, so validation keeps
  * a tiny state between calls. It fails as soon as a byte makes the sequence
  * impossible to complete (overlongs, surrogates, code points above U+10FFFF, bytes
- * that can never appear), not at the end of the message. ASCII runs are checked
- * a vector at a time (AVX2 or SSE2 when the CPU has them, chosen at run time).
+ * that can never appear), not at the end of the message: the call that receives
+ * that byte returns false. The work is done by the fastest variant the CPU has,
+ * chosen at run time: with AVX2 every 32 bytes are validated at once (ASCII and
+ * not); with SSE2, or in portable C, ASCII runs are skipped 16 or 32 bytes at a
+ * time and other text goes through a table-driven DFA. All give the same answers.
  *
  * The state is a plain value: `dx_utf8_state s = {0};` is ready to use. Functions
- * keep no global state and are safe to call from any thread.
+ * keep no global state apart from the variant picked at first use (a relaxed
+ * atomic) and are safe to call from any thread.
  */
 #ifndef DUPLEX_UTF8_H
 #define DUPLEX_UTF8_H
@@ -20,8 +24,8 @@ extern "C" {
 #endif
 
 typedef struct dx_utf8_state {
-    uint32_t state; /* 0: at a character boundary; otherwise inside a sequence */
-    uint32_t need;  /* internal: bytes still expected in the current sequence */
+    uint32_t state; /* 0: at a character boundary; any other value is internal
+                       (inside a sequence, or failed) */
 } dx_utf8_state;
 
 /*
