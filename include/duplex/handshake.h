@@ -28,11 +28,11 @@
 extern "C" {
 #endif
 
-#define DX_MAX_PROTOCOLS 16   /* subprotocols kept from one offer */
-#define DX_MAX_EXTENSIONS 16  /* extension offers kept from one request */
-#define DX_MAX_EXT_PARAMS 32  /* parameters kept across all those offers */
-#define DX_ACCEPT_LEN 28      /* base64 of a SHA-1 digest */
-#define DX_KEY_LEN 24         /* base64 of 16 bytes */
+#define DX_MAX_PROTOCOLS 16  /* subprotocols kept from one offer */
+#define DX_MAX_EXTENSIONS 16 /* extension offers kept from one request */
+#define DX_MAX_EXT_PARAMS 32 /* parameters kept across all those offers */
+#define DX_ACCEPT_LEN 28     /* base64 of a SHA-1 digest */
+#define DX_KEY_LEN 24        /* base64 of 16 bytes */
 
 /* ---- Sec-WebSocket-Extensions (§9.1) ---------------------------------------- */
 
@@ -47,15 +47,18 @@ typedef struct dx_ext_param {
 
 /* One extension in an offer or an answer. */
 typedef struct dx_ext {
-    dx_span name;          /* extension token, e.g. "permessage-deflate" */
-    dx_ext_param *params;  /* points into the caller's params array */
+    dx_span name;         /* extension token, e.g. "permessage-deflate" */
+    dx_ext_param *params; /* points into the caller's params array */
     size_t num_params;
 } dx_ext;
 
 /*
  * Parse every Sec-WebSocket-Extensions header in @headers (they form one list,
  * in order). @exts (@max_exts entries) and @params (@max_params entries, shared by
- * all extensions) are the caller's arrays.
+ * all extensions) are the caller's arrays. Whitespace is allowed around ",", ";"
+ * and "="; empty list elements are skipped (", ,a" is one extension, RFC 9110
+ * §5.6.1.2), but header lines holding no extension at all are malformed (1#).
+ * No header at all gives 0 extensions. Spans point into the header values.
  *
  * Returns 0 with *@num_exts set, or:
  *   DX_EHS_BAD_EXTENSIONS  the grammar was violated (including a quoted value that
@@ -63,11 +66,13 @@ typedef struct dx_ext {
  *   DX_EHS_TOO_MANY        more extensions or parameters than the arrays hold
  */
 DX_API int dx_ext_parse(const dx_http_header *headers, size_t num_headers, dx_ext *exts,
-                        size_t max_exts, dx_ext_param *params, size_t max_params,
-                        size_t *num_exts);
+                        size_t max_exts, dx_ext_param *params, size_t max_params, size_t *num_exts);
 
 /* Parse one header value, like dx_ext_parse() (appending after *@num_exts entries
- * already used in @exts and *@num_params in @params). */
+ * already used in @exts and *@num_params in @params). The value must hold at least
+ * one extension. The counters are updated only on success. Returns 0,
+ * DX_EHS_BAD_EXTENSIONS, DX_EHS_TOO_MANY, or DX_EINVAL when a counter already
+ * exceeds its array. */
 DX_API int dx_ext_parse_value(dx_span value, dx_ext *exts, size_t max_exts, size_t *num_exts,
                               dx_ext_param *params, size_t max_params, size_t *num_params);
 
@@ -95,25 +100,35 @@ typedef struct dx_ws_request {
 } dx_ws_request;
 
 /*
- * Validate @req as a WebSocket upgrade (§4.2.1) and fill @out.
+ * Validate @req as a WebSocket upgrade (§4.2.1) and fill @out. The spans in @out
+ * point into the buffer @req was parsed from; @out->http points to @req.
  *
- * Returns 0, or the first failure found:
- *   DX_EHS_METHOD          not GET                       -> 405
+ * The checks run in this order, and the first failure is returned:
+ *   DX_EHS_METHOD          not GET (case-sensitive)      -> 405
  *   DX_EHS_HTTP_VERSION    HTTP/1.0                      -> 400
- *   DX_EHS_NO_HOST         no Host, or more than one     -> 400
- *   DX_EHS_NO_UPGRADE      no "Upgrade: websocket"       -> 426 (not a WebSocket request)
- *   DX_EHS_NO_CONNECTION   Connection lacks "upgrade"    -> 426
+ *   DX_EHTTP_BAD_TARGET    target not in origin-form ("/path?query"), or holding
+ *                          a fragment '#' (§3)           -> 400
+ *   DX_EHS_NO_HOST         no Host, more than one, or empty -> 400
+ *   DX_EHS_NO_UPGRADE      no "websocket" in the Upgrade list  -> 426
+ *   DX_EHS_NO_CONNECTION   no "upgrade" in the Connection list -> 426
  *   DX_EHS_NO_VERSION      no Sec-WebSocket-Version      -> 426
- *   DX_EHS_BAD_VERSION     version other than 13         -> 426 with Sec-WebSocket-Version: 13
- *   DX_EHS_NO_KEY / DX_EHS_DUPLICATE_KEY / DX_EHS_BAD_KEY  -> 400
- *   DX_EHS_BAD_PROTOCOL    a subprotocol is not a token  -> 400
+ *   DX_EHS_BAD_VERSION     not exactly one version, 13   -> 426 with Sec-WebSocket-Version: 13
+ *   DX_EHS_NO_KEY / DX_EHS_DUPLICATE_KEY / DX_EHS_BAD_KEY (not 24 characters of
+ *                          canonical base64 of 16 bytes) -> 400
+ *   DX_EHS_BAD_PROTOCOL    a subprotocol is not a token, is repeated, or the
+ *                          header lines name none        -> 400
  *   DX_EHS_BAD_EXTENSIONS  extensions grammar violated   -> 400
- *   DX_EHS_TOO_MANY        too many protocols/extensions -> 400
+ *   DX_EHS_TOO_MANY        more than DX_MAX_PROTOCOLS, DX_MAX_EXTENSIONS or
+ *                          DX_MAX_EXT_PARAMS             -> 400
+ * The version is checked before the key so that a client of an older draft
+ * (which sends no Sec-WebSocket-Key) learns which version we speak (§4.4). Origin
+ * is optional; the first one is reported.
  */
 DX_API int dx_handshake_check_request(const dx_http_request *req, dx_ws_request *out);
 
 /* The HTTP status a server answers a failed check with (table above), 431 for
- * DX_EHTTP_HEAD_TOO_LARGE and DX_EHTTP_TOO_MANY_HEADERS, 400 for other DX_EHTTP_*. */
+ * DX_EHTTP_HEAD_TOO_LARGE and DX_EHTTP_TOO_MANY_HEADERS, 400 for other DX_EHTTP_*;
+ * DX_EINVAL for any other code (0, client-side DX_EHS_* codes, -errno...). */
 DX_API int dx_handshake_refusal_status(int err);
 
 /* Compute Sec-WebSocket-Accept for @key (§4.2.2: base64(SHA-1(key + GUID))).
@@ -130,19 +145,29 @@ typedef struct dx_accept_options {
 } dx_accept_options;
 
 /*
- * Write the 101 Switching Protocols response for @req into @out.
+ * Write the 101 Switching Protocols response for @req (as filled by a successful
+ * dx_handshake_check_request) into @out: Upgrade, Connection, Sec-WebSocket-Accept,
+ * then the chosen protocol, the extensions and the extra headers. @opts may be
+ * NULL (no protocol, no extensions).
  *
  * Returns 0 with *@len set, or:
  *   DX_ENOSPACE  @cap too small (*@len holds the size needed)
- *   DX_EINVAL    the protocol was not offered, or a header holds CR/LF
+ *   DX_EINVAL    the protocol was not offered (exact, case-sensitive match), the
+ *                extensions value breaks the §9.1 grammar, an extra header is not
+ *                a token name with a control-free value (no CR/LF injection) or
+ *                repeats one written here (Upgrade, Connection,
+ *                Sec-WebSocket-Accept/-Protocol/-Extensions), or @req has no
+ *                valid key
  */
 DX_API int dx_handshake_write_accept(const dx_ws_request *req, const dx_accept_options *opts,
                                      uint8_t *out, size_t cap, size_t *len);
 
 /*
  * Write the standard refusal for a failed check or parse (@err is a DX_EHS_* or
- * DX_EHTTP_* code): the status of dx_handshake_refusal_status(), a short text body
- * naming the reason, and "Sec-WebSocket-Version: 13" with a 426 (§4.4).
+ * DX_EHTTP_* code): the status of dx_handshake_refusal_status(), a text/plain body
+ * holding dx_strerror(@err) and a newline, "Connection: close"; "Allow: GET" with
+ * a 405; "Upgrade: websocket", "Connection: Upgrade, close" and
+ * "Sec-WebSocket-Version: 13" with a 426 (§4.4, RFC 9110 §15.5.22).
  * Returns 0, DX_ENOSPACE (with *@len) or DX_EINVAL (@err is not such a code).
  */
 DX_API int dx_handshake_write_refusal(int err, uint8_t *out, size_t cap, size_t *len);
@@ -155,18 +180,20 @@ typedef struct dx_client_handshake {
     char accept[DX_ACCEPT_LEN + 1]; /* the Sec-WebSocket-Accept to expect */
 } dx_client_handshake;
 
-/* Draw a fresh key from @random (NULL: the kernel CSPRNG) and compute the expected
- * answer. Returns 0 or the random source's error. */
+/* Draw a fresh key (16 bytes) from @random (NULL: the kernel CSPRNG,
+ * dx_random_default()) and compute the expected answer. Returns 0, or the random
+ * source's negative error (DX_EINVAL if it returned a positive value); on failure
+ * @hs is left untouched. */
 DX_API int dx_client_handshake_init(dx_client_handshake *hs, const dx_random *random);
 
 /* What the client asks for. Zero-initialise and set what applies. */
 typedef struct dx_request_options {
-    const char *host;              /* host name or IP literal (IPv6 without brackets) */
-    uint16_t port;                 /* 0: the default for the scheme */
-    bool secure;                   /* wss: default port 443 instead of 80 */
-    const char *resource;          /* path and query, e.g. "/chat?x=1"; NULL: "/" */
-    const char *origin;            /* Origin header; NULL: none */
-    const char *const *protocols;  /* subprotocols to offer, in preference order */
+    const char *host;             /* host name or IP literal (IPv6 without brackets) */
+    uint16_t port;                /* 0: the default for the scheme */
+    bool secure;                  /* wss: default port 443 instead of 80 */
+    const char *resource;         /* path and query, e.g. "/chat?x=1"; NULL: "/" */
+    const char *origin;           /* Origin header; NULL: none */
+    const char *const *protocols; /* subprotocols to offer, in preference order */
     size_t num_protocols;
     const char *extensions;        /* Sec-WebSocket-Extensions offer; NULL: none */
     const dx_http_header *headers; /* extra headers (Authorization, Cookie...) */
@@ -174,42 +201,59 @@ typedef struct dx_request_options {
 } dx_request_options;
 
 /*
- * Write the GET upgrade request into @out. The Host header carries the port when
- * it is not the scheme's default, and brackets around an IPv6 literal.
+ * Write the GET upgrade request into @out: the request line, Host, Upgrade,
+ * Connection, Sec-WebSocket-Key, Sec-WebSocket-Version: 13, then Origin,
+ * Sec-WebSocket-Protocol (the offers joined by ", "), Sec-WebSocket-Extensions and
+ * the extra headers. The Host header carries the port when it is not the scheme's
+ * default (80 for ws, 443 for wss), and brackets around an IPv6 literal (a host
+ * holding ':'). An empty origin or extensions string means none.
  *
  * Returns 0 with *@len set, or:
  *   DX_ENOSPACE  @cap too small (*@len holds the size needed)
- *   DX_EINVAL    no host, a resource not starting with '/', a protocol that is not
- *                a token, or CR/LF in any field
+ *   DX_EINVAL    @opts NULL, no host, a host holding whitespace, controls or one of
+ *                / ? # @ [ ] \, an IPv6 literal with anything but hex digits, ':'
+ *                and '.' (zone IDs are not supported), a resource not starting
+ *                with '/' or holding bytes outside 0x21-0x7E or a '#' fragment, a
+ *                protocol that is not a token or is repeated, extensions breaking
+ *                the §9.1 grammar, an extra header that is not a token name with a
+ *                control-free value or is named Host, Sec-WebSocket-Key or
+ *                Sec-WebSocket-Version, a control character (CR/LF) in any field,
+ *                or @hs not initialised
  */
-DX_API int dx_handshake_write_request(const dx_client_handshake *hs,
-                                      const dx_request_options *opts, uint8_t *out,
-                                      size_t cap, size_t *len);
+DX_API int dx_handshake_write_request(const dx_client_handshake *hs, const dx_request_options *opts,
+                                      uint8_t *out, size_t cap, size_t *len);
 
 /* What the server agreed to. Spans point into the response buffer. */
 typedef struct dx_ws_response {
     dx_span protocol;   /* chosen subprotocol; empty: none */
-    dx_span extensions; /* raw Sec-WebSocket-Extensions value(s) of the answer;
-                           the extension layer parses it with dx_ext_parse */
+    dx_span extensions; /* raw Sec-WebSocket-Extensions value of the answer (at most
+                           one header is allowed); empty: none. The extension
+                           layer parses it with dx_ext_parse_value */
 } dx_ws_response;
 
 /*
- * Validate the server's answer (§4.1, the client's checks 1-6).
+ * Validate the server's answer (§4.1, the client's checks 1-6, in that order).
+ * @opts are the options the request was written with (NULL: nothing offered).
  *
  * Returns 0 with @out filled, or:
  *   DX_EHS_STATUS              status is not 101 (resp->status, and headers such as
  *                              Location or WWW-Authenticate, tell the caller why)
- *   DX_EHS_RESP_NO_UPGRADE     no "Upgrade: websocket"
+ *   DX_EHS_RESP_NO_UPGRADE     no Upgrade, or an Upgrade list element other than
+ *                              "websocket" (case-insensitive)
  *   DX_EHS_RESP_NO_CONNECTION  Connection lacks "upgrade"
- *   DX_EHS_NO_ACCEPT           no Sec-WebSocket-Accept (or more than one)
+ *   DX_EHS_NO_ACCEPT           no Sec-WebSocket-Accept (or more than one, §11.3.3)
  *   DX_EHS_BAD_ACCEPT          the accept value does not match our key
- *   DX_EHS_PROTOCOL_NOT_OFFERED   a subprotocol we did not offer, or several
- *   DX_EHS_EXTENSION_NOT_OFFERED  an extension whose name we did not offer, or
- *                              a malformed extensions header
+ *   DX_EHS_EXTENSION_NOT_OFFERED  an extension whose name (case-insensitive) is not
+ *                              in opts->extensions, a malformed or empty extensions
+ *                              header, or more than one (§11.3.2)
+ *   DX_EHS_PROTOCOL_NOT_OFFERED   a subprotocol we did not offer (exact match), an
+ *                              empty one, a list, or more than one header (§11.3.4)
+ *   DX_EINVAL                  opts->extensions is itself malformed (an offer that
+ *                              dx_handshake_write_request refuses)
  */
 DX_API int dx_handshake_check_response(const dx_client_handshake *hs,
-                                       const dx_request_options *opts,
-                                       const dx_http_response *resp, dx_ws_response *out);
+                                       const dx_request_options *opts, const dx_http_response *resp,
+                                       dx_ws_response *out);
 
 #ifdef __cplusplus
 }
