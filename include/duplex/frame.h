@@ -39,7 +39,7 @@ enum dx_close_code {
     DX_CLOSE_TLS_HANDSHAKE = 1015, /* never on the wire */
 };
 
-#define DX_MAX_HEADER_LEN 14      /* 2 + 8 length bytes + 4 mask bytes */
+#define DX_MAX_HEADER_LEN 14       /* 2 + 8 length bytes + 4 mask bytes */
 #define DX_MAX_CONTROL_PAYLOAD 125 /* RFC 6455 §5.5 */
 #define DX_MAX_CLOSE_REASON 123    /* 125 minus the 2-byte code */
 
@@ -74,7 +74,11 @@ static inline bool dx_opcode_is_control(unsigned op) {
  * Returns 0 with *@h filled and *@hdr_len set to the header's size (2..14), or:
  *   DX_EINCOMPLETE  @buf holds only part of the header; call again with more
  *   DX_ELIMIT       the 64-bit length has its most significant bit set (§5.2);
- *                   this is a protocol error, not a configured limit
+ *                   this is a protocol error, not a configured limit. Reported
+ *                   as soon as that byte is in @buf, even if the rest of the
+ *                   header is not.
+ * Bytes after the header are not read. When the frame is not masked, h->mask is
+ * zeroed.
  * A length not in its minimal encoding is accepted: §5.2 says "the minimal number
  * of bytes MUST be used" of the sender, but gives the receiver no duty to check.
  * Opcode, RSV and mask rules depend on the connection and are checked by dx_proto.
@@ -114,7 +118,8 @@ DX_API bool dx_close_code_is_valid(unsigned code);
 /*
  * Parse a received close payload (§5.5.1). On success *@code is the status code
  * (DX_CLOSE_NO_STATUS when the payload is empty) and *@reason spans the reason
- * inside @payload (same lifetime as @payload).
+ * inside @payload (same lifetime as @payload). On failure *@reason is empty.
+ * The code is checked before the reason.
  *
  * Returns 0, or:
  *   DX_EINVAL  1-byte payload, code not valid on the wire, payload over 125 bytes,

@@ -43,12 +43,22 @@ typedef enum dx_proto_state {
                              flush the output, then close the transport */
 } dx_proto_state;
 
-/* Size limits. Zero in any field means its default. */
+/*
+ * Size limits. Zero in any field means its default. Frame and message limits are
+ * checked on the header, before any payload byte is read, and fail with 1009.
+ *
+ * The send queue: dx_proto_send/ping/pong refuse (DX_ELIMIT) a frame that would
+ * take the output past max_send_queue. Automatic replies are not refused: a pong
+ * is queued while the output is at most max_send_queue, so it may exceed the cap
+ * by one control frame. A ping that arrives while the output is still past the
+ * cap (the peer pings but does not read) fails the connection with 1008, so the
+ * output never holds more than the cap plus one pong plus the final close.
+ */
 typedef struct dx_proto_limits {
-    size_t max_frame;      /* largest frame payload accepted; default 1 MiB */
-    size_t max_message;    /* largest message (all fragments); default 1 MiB */
-    size_t max_send_queue; /* largest output buffer; default 4 MiB. Automatic
-                              replies may exceed it by one control frame. */
+    size_t max_frame;      /* largest data frame payload accepted; default 1 MiB.
+                              Control frames are bounded by 125 bytes instead. */
+    size_t max_message;    /* largest message (sum of its fragments); default 1 MiB */
+    size_t max_send_queue; /* largest output buffer; default 4 MiB (see above) */
 } dx_proto_limits;
 
 #define DX_DEFAULT_MAX_FRAME ((size_t)1 << 20)
@@ -56,15 +66,21 @@ typedef struct dx_proto_limits {
 #define DX_DEFAULT_MAX_SEND_QUEUE ((size_t)4 << 20)
 
 typedef struct dx_proto_config {
-    dx_side side;                 /* which end this is */
-    dx_proto_limits limits;       /* zero fields: defaults */
-    uint8_t rsv_allowed;          /* RSV bits an extension negotiated (DX_RSV1...);
-                                     frames using any other RSV bit fail with 1002 */
+    dx_side side;                  /* which end this is */
+    dx_proto_limits limits;        /* zero fields: defaults */
+    uint8_t rsv_allowed;           /* RSV bits an extension negotiated (DX_RSV1...);
+                                      frames using any other RSV bit fail with 1002.
+                                      A text message whose first frame has an RSV
+                                      bit is not UTF-8 checked here: its payload is
+                                      the extension's to undo (and check). */
     const dx_allocator *allocator; /* NULL: malloc/free. Must outlive the proto. */
-    const dx_random *random;      /* NULL: dx_random_default(). Client masking keys.
-                                     Must outlive the proto. */
+    const dx_random *random;       /* NULL: dx_random_default(). Client masking keys.
+                                      Must outlive the proto. */
 } dx_proto_config;
 
+/* What dx_proto_recv() reports. After we sent a close (CLOSING), data, pings and
+ * pongs from the peer are parsed and dropped without events (and pings are not
+ * answered); only the peer's close is reported. */
 typedef enum dx_event_type {
     DX_EV_NONE = 0, /* nothing yet: all given bytes were consumed */
     DX_EV_DATA,     /* a piece of a text or binary message */
@@ -74,10 +90,11 @@ typedef enum dx_event_type {
 } dx_event_type;
 
 /*
- * One event. Every span in it points either into the buffer given to
- * dx_proto_recv() or into the proto itself, and stays valid until the next call
- * on the proto that takes bytes (dx_proto_recv, dx_proto_recv_eof) or until the
- * caller reuses that buffer, whichever comes first.
+ * One event. Every span in it points into the buffer given to dx_proto_recv()
+ * (data), into the proto itself (ping, pong, the peer's close reason) or into
+ * static storage (the reason of a close we caused), and stays valid until the
+ * next call on the proto that takes bytes (dx_proto_recv, dx_proto_recv_eof) or
+ * until the caller reuses that buffer, whichever comes first.
  */
 typedef struct dx_event {
     dx_event_type type;
@@ -92,9 +109,9 @@ typedef struct dx_event {
         dx_span ping; /* DX_EV_PING: the ping's payload (<= 125 bytes) */
         dx_span pong; /* DX_EV_PONG: the pong's payload (<= 125 bytes) */
         struct {
-            uint16_t code; /* the peer's code; 1005 when it sent none; 1006 when
-                              the transport ended first; our code (1002, 1007,
-                              1009...) when the peer violated the protocol */
+            uint16_t code;  /* the peer's code; 1005 when it sent none; 1006 when
+                               the transport ended first; our code (1002, 1007,
+                               1009...) when the peer violated the protocol */
             dx_span reason; /* UTF-8 reason, <= 123 bytes */
             bool remote;    /* true: the peer sent a close frame (clean close);
                                false: we failed the connection or it dropped */
@@ -103,13 +120,15 @@ typedef struct dx_event {
 } dx_event;
 
 /*
- * Create an endpoint in state OPEN.
+ * Create an endpoint in state OPEN. It allocates the proto and a small output
+ * buffer (room for a close frame and a pong), nothing else until output grows.
  *
  * @out  receives the new proto; left untouched on failure
  * @cfg  copied; NULL means a server with default limits
  *
  * Returns 0, or:
- *   DX_EINVAL  @out is NULL or cfg->side is unknown
+ *   DX_EINVAL  @out is NULL, cfg->side is unknown, or cfg->rsv_allowed has bits
+ *              other than DX_RSV1|DX_RSV2|DX_RSV3
  *   DX_ENOMEM  allocation failed
  */
 DX_API int dx_proto_create(dx_proto **out, const dx_proto_config *cfg);
@@ -127,31 +146,47 @@ DX_API void dx_proto_destroy(dx_proto *p);
  *       (buf + used) until it is 0 bytes or the event is DX_EV_NONE.
  * @ev   receives the event (DX_EV_NONE when the bytes only advanced the parser)
  *
- * Frames may be split anywhere across calls. A data payload is delivered as it
- * arrives, in as many DX_EV_DATA events as the input is split into. Control frame
- * payloads are reassembled internally (at most 125 bytes) and delivered whole.
- * Text is validated incrementally: invalid UTF-8 fails the connection (1007) at
- * the first impossible byte. After the close event, further input is ignored.
+ * Frames may be split anywhere across calls (up to 14 header bytes are kept
+ * inside). A data payload is delivered as it arrives, in as many DX_EV_DATA
+ * events as the input is split into (an empty frame gives an empty event when it
+ * starts or ends its message). Control frame payloads are reassembled internally
+ * (at most 125 bytes, no allocation) and delivered whole.
+ *
+ * Text is validated incrementally: invalid UTF-8 fails the connection (1007) in
+ * the call that sees the first impossible byte, and so does a message whose final
+ * fragment ends inside a character. The piece of the payload given in that call
+ * is not delivered at all (not even its valid prefix); earlier pieces were.
+ *
+ * A protocol violation queues a close frame (the code and a short reason such as
+ * "reserved opcode"), sets the state CLOSED and returns DX_EV_CLOSE with
+ * remote=false. After the close event, further input is ignored: *@used is then
+ * all of @len and the event DX_EV_NONE. At most one DX_EV_CLOSE is ever returned.
  *
  * Returns 0 (including for peer protocol violations, reported as DX_EV_CLOSE),
  * or:
  *   DX_EINVAL  a NULL argument (with len > 0)
- *   DX_ENOMEM  allocation failed (only control-frame reassembly allocates: never)
+ *   DX_ENOMEM  the output buffer had to grow for an automatic reply (pong or
+ *              close) and could not. The proto is then CLOSED without an event;
+ *              dx_proto_recv_eof() will report 1006. Only possible when the
+ *              output already holds more than the preallocated 256 bytes.
+ *   <0         on the client side, the random source's error (same effect)
  */
 DX_API int dx_proto_recv(dx_proto *p, uint8_t *buf, size_t len, size_t *used, dx_event *ev);
 
 /*
- * Tell @p the transport ended (EOF, reset). If no close frame was received, @ev
- * becomes DX_EV_CLOSE with code 1006 and remote=false, and the state CLOSED;
- * otherwise @ev is DX_EV_NONE. Returns 0 or DX_EINVAL.
+ * Tell @p the transport ended (EOF, reset). If no DX_EV_CLOSE was returned yet
+ * (no close frame received, no failure reported), @ev becomes DX_EV_CLOSE with
+ * code 1006 and remote=false, and the state CLOSED; otherwise @ev is DX_EV_NONE.
+ * Returns 0 or DX_EINVAL.
  */
 DX_API int dx_proto_recv_eof(dx_proto *p, dx_event *ev);
 
 /*
  * Queue one data frame. @op is DX_OP_TEXT or DX_OP_BINARY to start a message,
  * DX_OP_CONT to continue one started with fin=false. The payload is copied (and
- * masked on the client side), so the caller may reuse it at once. Text must be
- * valid UTF-8; that is the caller's duty and is not checked here.
+ * masked on the client side with a fresh key from cfg.random), so the caller may
+ * reuse it at once. Text must be valid UTF-8; that is the caller's duty and is
+ * not checked here. Nothing is queued when it fails.
  *
  * Returns 0, or:
  *   DX_ESTATE  a close frame was already queued (state is not OPEN), or the
@@ -160,6 +195,7 @@ DX_API int dx_proto_recv_eof(dx_proto *p, dx_event *ev);
  *   DX_EINVAL  @op is not a data opcode, or @payload.ptr is NULL with len > 0
  *   DX_ELIMIT  the output buffer would exceed limits.max_send_queue
  *   DX_ENOMEM  allocation failed
+ *   <0         on the client side, the random source's error
  */
 DX_API int dx_proto_send(dx_proto *p, dx_opcode op, dx_span payload, bool fin);
 
@@ -171,7 +207,8 @@ DX_API int dx_proto_send_binary(dx_proto *p, dx_span data);
  * Queue a ping (or an unsolicited pong) with @payload of at most 125 bytes. It may
  * go between the fragments of a message being sent (§5.4).
  *
- * Returns 0, or DX_ESTATE (not OPEN), DX_EINVAL (payload > 125), DX_ELIMIT, DX_ENOMEM.
+ * Returns 0, or DX_ESTATE (not OPEN), DX_EINVAL (payload > 125 or NULL with a
+ * length), DX_ELIMIT, DX_ENOMEM, or on the client side the random source's error.
  */
 DX_API int dx_proto_ping(dx_proto *p, dx_span payload);
 DX_API int dx_proto_pong(dx_proto *p, dx_span payload);
@@ -180,12 +217,16 @@ DX_API int dx_proto_pong(dx_proto *p, dx_span payload);
  * Start the closing handshake (§7.1.2): queue a close frame and enter CLOSING.
  * @code 0 sends a close frame with no payload; otherwise it must be valid on the
  * wire (dx_close_code_is_valid). @reason must be valid UTF-8 of at most 123 bytes
- * and is only allowed with a code.
+ * and is only allowed with a code. The close is not held to max_send_queue (it
+ * is the last frame). From then on data, pings and pongs from the peer are
+ * dropped; its close frame completes the handshake (state CLOSED, DX_EV_CLOSE
+ * with remote=true).
  *
  * Returns 0, or:
- *   DX_ESTATE  a close frame was already sent or the connection is closed
  *   DX_EINVAL  bad code, reason too long or not UTF-8, or a reason without a code
+ *   DX_ESTATE  a close frame was already sent or the connection is closed
  *   DX_ENOMEM  allocation failed
+ *   <0         on the client side, the random source's error
  */
 DX_API int dx_proto_close(dx_proto *p, uint16_t code, dx_span reason);
 
@@ -197,7 +238,12 @@ DX_API int dx_proto_close(dx_proto *p, uint16_t code, dx_span reason);
  * the payload; on the client side it must mask the payload with the key stored
  * in @mask_key (dx_mask_copy), on the server side @mask_key is left untouched.
  *
- * Returns 0 or the codes of dx_proto_send() (except DX_ELIMIT and DX_ENOMEM).
+ * The frame is not counted against max_send_queue (its payload never enters the
+ * output buffer).
+ *
+ * Returns 0 or the codes of dx_proto_send() (except DX_ELIMIT and DX_ENOMEM);
+ * DX_EINVAL also when @hdr or @hdr_len is NULL, @mask_key is NULL on the client
+ * side, or @len >= 2^63.
  */
 DX_API int dx_proto_send_header(dx_proto *p, dx_opcode op, size_t len, bool fin,
                                 uint8_t hdr[DX_MAX_HEADER_LEN], size_t *hdr_len,
@@ -211,7 +257,7 @@ DX_API int dx_proto_send_header(dx_proto *p, dx_opcode op, size_t len, bool fin,
 DX_API dx_span dx_proto_output(const dx_proto *p);
 
 /* Mark the first @n bytes of dx_proto_output() as written. @n larger than the
- * pending amount is clamped. */
+ * pending amount is clamped. The buffer is kept and reused (it does not shrink). */
 DX_API void dx_proto_output_consume(dx_proto *p, size_t n);
 
 /* True when dx_proto_output() is non-empty. */
