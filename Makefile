@@ -91,7 +91,7 @@ $(BUILD)/tests/replay_%: $(BUILD)/obj/fuzz/fuzz_%.o $(BUILD)/obj/fuzz/replay.o $
 
 test-bins: $(TEST_BINS) $(REPLAY_BINS)
 
-check: test-bins
+check: test-bins examples
 	@sh tests/run.sh $(BUILD)
 
 layering:

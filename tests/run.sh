@@ -9,16 +9,16 @@ failures=""
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
-# Each test binary prints "<name>: N passed, M failed" as its last line.
-for t in "$build"/tests/test_*; do
-    [ -x "$t" ] || continue
-    name=$(basename "$t")
-    if timeout 600 "$t" >"$log" 2>&1; then rc=0; else rc=$?; fi
+# Run one counted suite: its last line must be "<name>: N passed, M failed".
+run_counted() {
+    name=$1
+    shift
+    if timeout 900 "$@" >"$log" 2>&1; then rc=0; else rc=$?; fi
     summary=$(tail -n 1 "$log")
     p=$(echo "$summary" | sed -n 's/.*: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
     f=$(echo "$summary" | sed -n 's/.*: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
     if [ -z "$p" ]; then
-        # crashed (sanitizer report, signal) before its summary
+        # crashed (sanitizer report, signal, timeout) before its summary
         p=0
         f=1
     fi
@@ -30,10 +30,20 @@ for t in "$build"/tests/test_*; do
         failures="$failures $name"
     else
         grep -v '^ok ' "$log" || true
-        echo "$summary"
     fi
     passed=$((passed + p))
     failed=$((failed + f))
+}
+
+for t in "$build"/tests/test_*; do
+    [ -x "$t" ] || continue
+    run_counted "$(basename "$t")" "$t"
+done
+
+# Real peers against our programs (Python's websockets from Debian).
+for s in tests/interop/*.py; do
+    [ -f "$s" ] || continue
+    run_counted "$(basename "$s" .py)" /usr/bin/python3 "$s" "$build"
 done
 
 # Every fuzz corpus and regression input, replayed without libFuzzer.
