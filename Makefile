@@ -134,7 +134,7 @@ install: lib $(BUILD)/duplex.pc
 	install -m 644 $(BUILD)/duplex.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
 
 format-check:
-	clang-format --dry-run --Werror $(LIB_SRCS) include/duplex/*.h
+	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 
 clean:
 	rm -rf $(BUILD)

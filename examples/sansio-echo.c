@@ -72,8 +72,8 @@ static void serve(int fd) {
                 goto out;
             off += used;
             if (ev.type == DX_EV_DATA) /* echo each piece as it arrives */
-                dx_proto_send(p, ev.u.data.first ? ev.u.data.opcode : DX_OP_CONT,
-                              ev.u.data.data, ev.u.data.fin);
+                dx_proto_send(p, ev.u.data.first ? ev.u.data.opcode : DX_OP_CONT, ev.u.data.data,
+                              ev.u.data.fin);
         }
         if (eof)
             dx_proto_recv_eof(p, &ev);

@@ -30,6 +30,7 @@ step() { # step NAME COMMAND... : one counted check, its output kept on failure
     fi
 }
 
+step clang-format make format-check
 step build-gcc make -j"$jobs" BUILD=build/gcc CC=gcc all test-bins
 step build-clang make -j"$jobs" BUILD=build/clang CC=clang all test-bins
 
@@ -89,7 +90,7 @@ if make -j"$jobs" BUILD=build fuzz >"$logdir/fuzz-build.log" 2>&1; then
             if [ "$t" = "$a" ]; then wait $pa; else wait $pb; fi
             rc=$?
             if [ $rc -eq 0 ]; then
-                echo "ok   fuzz_$t ($(grep -o 'stat::number_of_executed_runs: *[0-9]*' \
+                echo "ok   fuzz_$t ($(grep -o 'stat::number_of_executed_units: *[0-9]*' \
                     "$logdir/fuzz-$t/log" | grep -o '[0-9]*$' || echo '?') runs)"
                 passed=$((passed + 1))
             else

@@ -22,61 +22,61 @@ void dx_test_register(const char *name, dx_test_fn fn);
 void dx_test_fail(const char *file, int line, const char *expr);
 extern int dx_test_failed; /* failures in the running test */
 
-#define TEST(name)                                                                             \
-    static void test_##name(void);                                                             \
-    __attribute__((constructor)) static void register_##name(void) {                           \
-        dx_test_register(#name, test_##name);                                                  \
-    }                                                                                          \
+#define TEST(name)                                                                                 \
+    static void test_##name(void);                                                                 \
+    __attribute__((constructor)) static void register_##name(void) {                               \
+        dx_test_register(#name, test_##name);                                                      \
+    }                                                                                              \
     static void test_##name(void)
 
-#define CHECK(expr)                                                                            \
-    do {                                                                                       \
-        if (!(expr))                                                                           \
-            dx_test_fail(__FILE__, __LINE__, #expr);                                           \
+#define CHECK(expr)                                                                                \
+    do {                                                                                           \
+        if (!(expr))                                                                               \
+            dx_test_fail(__FILE__, __LINE__, #expr);                                               \
     } while (0)
 
 /* Leaves the current test function on failure (it returns; cleanup is skipped,
  * which a leak check will then report: use it only before allocating). */
-#define REQUIRE(expr)                                                                          \
-    do {                                                                                       \
-        if (!(expr)) {                                                                         \
-            dx_test_fail(__FILE__, __LINE__, #expr);                                           \
-            return;                                                                            \
-        }                                                                                      \
+#define REQUIRE(expr)                                                                              \
+    do {                                                                                           \
+        if (!(expr)) {                                                                             \
+            dx_test_fail(__FILE__, __LINE__, #expr);                                               \
+            return;                                                                                \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_EQ_INT(a, b)                                                                     \
-    do {                                                                                       \
-        long long va_ = (long long)(a), vb_ = (long long)(b);                                  \
-        if (va_ != vb_) {                                                                      \
-            char m_[256];                                                                      \
-            snprintf(m_, sizeof m_, "%s == %s (%lld vs %lld)", #a, #b, va_, vb_);              \
-            dx_test_fail(__FILE__, __LINE__, m_);                                              \
-        }                                                                                      \
+#define CHECK_EQ_INT(a, b)                                                                         \
+    do {                                                                                           \
+        long long va_ = (long long)(a), vb_ = (long long)(b);                                      \
+        if (va_ != vb_) {                                                                          \
+            char m_[256];                                                                          \
+            snprintf(m_, sizeof m_, "%s == %s (%lld vs %lld)", #a, #b, va_, vb_);                  \
+            dx_test_fail(__FILE__, __LINE__, m_);                                                  \
+        }                                                                                          \
     } while (0)
 
 /* Compare a return code with an expected DX_E* code, naming both on failure. */
-#define CHECK_RC(got, want)                                                                    \
-    do {                                                                                       \
-        int g_ = (got), w_ = (want);                                                           \
-        if (g_ != w_) {                                                                        \
-            char m_[256];                                                                      \
-            snprintf(m_, sizeof m_, "%s: got %s, want %s", #got, dx_err_name(g_),              \
-                     dx_err_name(w_));                                                         \
-            dx_test_fail(__FILE__, __LINE__, m_);                                              \
-        }                                                                                      \
+#define CHECK_RC(got, want)                                                                        \
+    do {                                                                                           \
+        int g_ = (got), w_ = (want);                                                               \
+        if (g_ != w_) {                                                                            \
+            char m_[256];                                                                          \
+            snprintf(m_, sizeof m_, "%s: got %s, want %s", #got, dx_err_name(g_),                  \
+                     dx_err_name(w_));                                                             \
+            dx_test_fail(__FILE__, __LINE__, m_);                                                  \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_SPAN_STR(span, str)                                                              \
-    do {                                                                                       \
-        dx_span s_ = (span);                                                                   \
-        const char *e_ = (str);                                                                \
-        if (s_.len != strlen(e_) || (s_.len && memcmp(s_.ptr, e_, s_.len) != 0)) {             \
-            char m_[512];                                                                      \
-            snprintf(m_, sizeof m_, "%s == \"%s\" (got \"%.*s\")", #span, e_,                  \
-                     (int)(s_.len > 200 ? 200 : s_.len), s_.ptr ? (const char *)s_.ptr : ""); \
-            dx_test_fail(__FILE__, __LINE__, m_);                                              \
-        }                                                                                      \
+#define CHECK_SPAN_STR(span, str)                                                                  \
+    do {                                                                                           \
+        dx_span s_ = (span);                                                                       \
+        const char *e_ = (str);                                                                    \
+        if (s_.len != strlen(e_) || (s_.len && memcmp(s_.ptr, e_, s_.len) != 0)) {                 \
+            char m_[512];                                                                          \
+            snprintf(m_, sizeof m_, "%s == \"%s\" (got \"%.*s\")", #span, e_,                      \
+                     (int)(s_.len > 200 ? 200 : s_.len), s_.ptr ? (const char *)s_.ptr : "");      \
+            dx_test_fail(__FILE__, __LINE__, m_);                                                  \
+        }                                                                                          \
     } while (0)
 
 #define CHECK_MEM(a, b, n) CHECK(memcmp((a), (b), (n)) == 0)

@@ -72,8 +72,8 @@ size_t dx_split_next(dx_split split, size_t left) {
 uint8_t *dx_guard_alloc(const void *data, size_t len) {
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     size_t pages = (len + page - 1) / page + 1;
-    uint8_t *base = mmap(NULL, pages * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                         -1, 0);
+    uint8_t *base =
+        mmap(NULL, pages * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (base == MAP_FAILED)
         abort();
     uint8_t *guard = base + (pages - 1) * page;

@@ -46,9 +46,9 @@ DX_API bool dx_span_eq_nocase(dx_span a, dx_span b);
  * means the C library's malloc/free.
  */
 typedef struct dx_allocator {
-    void *(*alloc)(size_t size, void *ctx);       /* size > 0 */
+    void *(*alloc)(size_t size, void *ctx);          /* size > 0 */
     void (*free)(void *ptr, size_t size, void *ctx); /* ptr may be NULL */
-    void *ctx;                                     /* passed to both */
+    void *ctx;                                       /* passed to both */
 } dx_allocator;
 
 /* The default allocator (malloc/free). Never NULL. */

@@ -8,8 +8,8 @@ const char *dx_strerror(int err) {
     if (err == 0)
         return "success";
     switch (err) {
-#define DX_X_TEXT(name, code, text)                                                            \
-    case code:                                                                                 \
+#define DX_X_TEXT(name, code, text)                                                                \
+    case code:                                                                                     \
         return text;
         DX_ERRORS(DX_X_TEXT)
 #undef DX_X_TEXT
@@ -27,8 +27,8 @@ const char *dx_err_name(int err) {
     if (err == 0)
         return "OK";
     switch (err) {
-#define DX_X_NAME(name, code, text)                                                            \
-    case code:                                                                                 \
+#define DX_X_NAME(name, code, text)                                                                \
+    case code:                                                                                     \
         return "DX_E" #name;
         DX_ERRORS(DX_X_NAME)
 #undef DX_X_NAME

@@ -233,6 +233,17 @@ static bool is_reserved(dx_span name, const char *const *reserved, size_t n) {
 }
 
 /* True when @v is a well-formed extensions value that fits our arrays. */
+/* Extra headers must be writable and must not repeat one the handshake writes. */
+static bool extra_headers_valid(const dx_http_header *h, size_t n, const char *const *reserved,
+                                size_t num_reserved) {
+    if (n > 0 && !h)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!dx__header_is_writable(&h[i]) || is_reserved(h[i].name, reserved, num_reserved))
+            return false;
+    return true;
+}
+
 static bool extensions_valid(dx_span v) {
     dx_ext exts[DX_MAX_EXTENSIONS];
     dx_ext_param params[DX_MAX_EXT_PARAMS];
@@ -259,12 +270,8 @@ int dx_handshake_write_accept(const dx_ws_request *req, const dx_accept_options 
     }
     if (opts->extensions.len > 0 && !extensions_valid(opts->extensions))
         return DX_EINVAL;
-    if (opts->num_headers > 0 && !opts->headers)
+    if (!extra_headers_valid(opts->headers, opts->num_headers, reserved, DX_ARRAY_SIZE(reserved)))
         return DX_EINVAL;
-    for (size_t i = 0; i < opts->num_headers; i++)
-        if (!dx__header_is_writable(&opts->headers[i]) ||
-            is_reserved(opts->headers[i].name, reserved, DX_ARRAY_SIZE(reserved)))
-            return DX_EINVAL;
 
     char accept[DX_ACCEPT_LEN];
     dx_handshake_accept_key(req->key, accept);
@@ -360,12 +367,8 @@ int dx_handshake_write_request(const dx_client_handshake *hs, const dx_request_o
     dx_span ext = dx_span_cstr(opts->extensions);
     if (ext.len > 0 && !extensions_valid(ext))
         return DX_EINVAL;
-    if (opts->num_headers > 0 && !opts->headers)
+    if (!extra_headers_valid(opts->headers, opts->num_headers, reserved, DX_ARRAY_SIZE(reserved)))
         return DX_EINVAL;
-    for (size_t i = 0; i < opts->num_headers; i++)
-        if (!dx__header_is_writable(&opts->headers[i]) ||
-            is_reserved(opts->headers[i].name, reserved, DX_ARRAY_SIZE(reserved)))
-            return DX_EINVAL;
 
     uint16_t def = opts->secure ? 443 : 80;
     dx__writer w = {out, cap, 0};
