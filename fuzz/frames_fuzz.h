@@ -7,7 +7,7 @@
  *   0x00-0xEF  that many bytes (0-239) follow: input from the peer
  *   0xF0-0xF7  an action with one argument byte (some take more bytes):
  *              F0 send data, F1 ping, F2 pong, F3 close, F4 consume some output,
- *              F5 consume all output, F6 transport EOF, F7 zero-copy send_header
+ *              F5 consume all output and trim, F6 transport EOF, F7 zero-copy send_header
  *   0xF8-0xFF  (b - 0xF7) * 256 bytes of peer input follow
  * Config byte: bits 0-2 rsv_allowed, bit 3 small limits (frame 200, message 500,
  * send queue 600).
@@ -247,6 +247,7 @@ static void fz_action(fz_end *e, unsigned act, uint8_t arg, const uint8_t *extra
         break;
     case 5:
         fz_consume(e, SIZE_MAX);
+        dx_proto_trim(e->p); /* idle: the next reply must allocate again */
         break;
     case 6: {
         dx_event ev;

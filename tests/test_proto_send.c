@@ -354,6 +354,41 @@ TEST(output_stays_intact_when_written_out_in_random_pieces) {
     }
 }
 
+TEST(trim_releases_the_idle_output_buffer_and_replies_still_go_out) {
+    counting_alloc ca = {{ca_alloc, ca_free, NULL}, 0, 0};
+    ca.a.ctx = &ca;
+    dx_proto_config cfg = {.side = S, .allocator = &ca.a};
+    dx_proto *p = NULL;
+    REQUIRE(dx_proto_create(&p, &cfg) == 0);
+    CHECK_RC(dx_proto_send_text(p, dx_span_cstr("hello")), 0);
+    long frees = ca.frees;
+    dx_proto_trim(p); /* output pending: kept */
+    CHECK_EQ_INT(ca.frees, frees);
+    CHECK_EQ_INT(dx_proto_output(p).len, 7);
+    dx_proto_output_consume(p, 7);
+    dx_proto_trim(p); /* idle: released */
+    CHECK_EQ_INT(ca.frees, frees + 1);
+    CHECK_EQ_INT(dx_proto_output(p).len, 0);
+    CHECK(!dx_proto_wants_write(p));
+    dx_proto_trim(p); /* twice is harmless */
+    CHECK_EQ_INT(ca.frees, frees + 1);
+    /* a ping after trimming is still answered, byte for byte */
+    wire w = {0};
+    wire_c(&w, true, DX_OP_PING, "abc", 3);
+    size_t used;
+    dx_event ev;
+    CHECK_RC(dx_proto_recv(p, w.b, w.len, &used, &ev), 0);
+    CHECK_EQ_INT(ev.type, DX_EV_PING);
+    const uint8_t pong[] = {0x8A, 0x03, 'a', 'b', 'c'};
+    dx_span out = dx_proto_output(p);
+    CHECK_EQ_INT(out.len, sizeof pong);
+    CHECK(out.len == sizeof pong && memcmp(out.ptr, pong, sizeof pong) == 0);
+    dx_proto_trim(NULL);
+    wire_free(&w);
+    dx_proto_destroy(p);
+    CHECK_EQ_INT(ca.allocs, ca.frees);
+}
+
 TEST(receiving_allocates_nothing) {
     counting_alloc ca = {{ca_alloc, ca_free, NULL}, 0, 0};
     ca.a.ctx = &ca;

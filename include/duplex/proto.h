@@ -260,6 +260,14 @@ DX_API dx_span dx_proto_output(const dx_proto *p);
  * pending amount is clamped. The buffer is kept and reused (it does not shrink). */
 DX_API void dx_proto_output_consume(dx_proto *p, size_t n);
 
+/*
+ * Release the output buffer if nothing waits in it, so that an idle connection
+ * holds no buffer (a runtime calls this when a connection goes quiet). The next
+ * frame queued, including an automatic pong or close, allocates it again, so a
+ * failing allocator can then make dx_proto_recv return DX_ENOMEM. NULL is a no-op.
+ */
+DX_API void dx_proto_trim(dx_proto *p);
+
 /* True when dx_proto_output() is non-empty. */
 DX_API bool dx_proto_wants_write(const dx_proto *p);
 

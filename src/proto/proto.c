@@ -605,8 +605,16 @@ void dx_proto_destroy(dx_proto *p) {
 }
 
 dx_span dx_proto_output(const dx_proto *p) {
-    dx_span s = {p->out + p->out_head, out_pending(p)};
+    dx_span s = {p->out ? p->out + p->out_head : NULL, out_pending(p)};
     return s;
+}
+
+void dx_proto_trim(dx_proto *p) {
+    if (!p || out_pending(p) > 0 || !p->out)
+        return;
+    dx__free(p->alloc, p->out, p->out_cap);
+    p->out = NULL;
+    p->out_cap = p->out_head = p->out_tail = 0;
 }
 
 void dx_proto_output_consume(dx_proto *p, size_t n) {
