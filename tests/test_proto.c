@@ -278,6 +278,30 @@ TEST(rfc6455_5_2_rsv_bit_negotiated_by_extension_is_accepted) {
     wire_free(&w);
 }
 
+TEST(rfc7692_6_negotiated_rsv_bit_fails_on_control_and_continuation_frames) {
+    static const char why[] = "RSV bit on a control or continuation frame";
+    char events[128], output[128];
+    snprintf(events, sizeof events, "close 1002 local '%s'", why);
+    snprintf(output, sizeof output, "close 1002 '%s'", why);
+    dx_proto_config cfg = {.side = S, .rsv_allowed = DX_RSV1};
+    static const unsigned ctrl[] = {DX_OP_PING, DX_OP_PONG, DX_OP_CLOSE};
+    for (size_t i = 0; i < sizeof ctrl / sizeof ctrl[0]; i++) {
+        wire w = {0};
+        wire_frame_b0(&w, (uint8_t)(0x80 | 0x40 | ctrl[i]), true, test_key, "", 0);
+        check_stream(&cfg, &w, events, output, false);
+        wire_free(&w);
+    }
+    /* RSV1 on the first fragment is the extension's; on a continuation it fails,
+     * after the first fragment was delivered. */
+    wire w = {0};
+    wire_frame_b0(&w, 0x40 | DX_OP_BINARY, true, test_key, "ab", 2);
+    wire_frame_b0(&w, 0x80 | 0x40 | DX_OP_CONT, true, test_key, "cd", 2);
+    char ev2[192];
+    snprintf(ev2, sizeof ev2, "partial binary 'ab'; %s", events);
+    check_stream(&cfg, &w, ev2, output, false);
+    wire_free(&w);
+}
+
 TEST(rfc6455_5_2_reserved_opcodes_fail) {
     static const unsigned ops[] = {3, 4, 5, 6, 7, 0xB, 0xC, 0xD, 0xE, 0xF};
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {

@@ -69,7 +69,10 @@ typedef struct dx_proto_config {
     dx_side side;                  /* which end this is */
     dx_proto_limits limits;        /* zero fields: defaults */
     uint8_t rsv_allowed;           /* RSV bits an extension negotiated (DX_RSV1...);
-                                      frames using any other RSV bit fail with 1002.
+                                      frames using any other RSV bit fail with 1002,
+                                      and so do control and continuation frames
+                                      with any RSV bit (RFC 7692 §6: the bits mark
+                                      a message, on its first frame only).
                                       A text message whose first frame has an RSV
                                       bit is not UTF-8 checked here: its payload is
                                       the extension's to undo (and check). */

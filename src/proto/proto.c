@@ -219,6 +219,12 @@ static uint16_t check_start(const dx_proto *p, uint8_t b0, uint8_t b1, const cha
         *why = "reserved bit set";
         return DX_CLOSE_PROTOCOL_ERROR;
     }
+    if (rsv && (op == DX_OP_CONT || dx_opcode_is_control(op))) {
+        /* Negotiated bits mark a whole message, so they belong on its first frame
+         * only (RFC 7692 §6: never on control frames or continuations). */
+        *why = "RSV bit on a control or continuation frame";
+        return DX_CLOSE_PROTOCOL_ERROR;
+    }
     if (p->side == DX_SIDE_SERVER && !masked) { /* §5.1 */
         *why = "unmasked frame from client";
         return DX_CLOSE_PROTOCOL_ERROR;
