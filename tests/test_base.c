@@ -29,6 +29,26 @@ TEST(errors_every_code_has_its_name_and_message) {
     }
 }
 
+/* docs/errors.md is the manual page for this table: it must name every code,
+ * with its number. Tests run from the top of the tree (DX_SRCDIR overrides). */
+TEST(errors_every_code_is_documented_in_docs_errors_md) {
+    const char *dir = getenv("DX_SRCDIR");
+    char path[512];
+    snprintf(path, sizeof path, "%s/docs/errors.md", dir ? dir : ".");
+    FILE *f = fopen(path, "rb");
+    REQUIRE(f != NULL);
+    static char doc[1 << 16];
+    size_t n = fread(doc, 1, sizeof doc - 1, f);
+    fclose(f);
+    doc[n] = 0;
+    for (size_t i = 0; i < NERR; i++) {
+        char row[96];
+        snprintf(row, sizeof row, "| `%s` | %d |", table[i].name, table[i].code);
+        if (!strstr(doc, row))
+            dx_test_fail(__FILE__, __LINE__, row);
+    }
+}
+
 TEST(errors_codes_names_and_messages_are_unique) {
     for (size_t i = 0; i < NERR; i++)
         for (size_t j = i + 1; j < NERR; j++) {
