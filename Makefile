@@ -35,7 +35,7 @@ endif
 ALL_CFLAGS := $(BASE_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS := $(LDSAN) $(LDFLAGS)
 
-LIB_SRCS  := $(sort $(wildcard src/base/*.c src/proto/*.c))
+LIB_SRCS  := $(sort $(wildcard src/*/*.c))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 PIC_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/pic/%.o)
 STATIC    := $(BUILD)/lib/libduplex.a
