@@ -150,7 +150,9 @@ int main(int argc, char **argv) {
         current = tests[i].name;
         dx_test_failed = 0;
         rng_state = seed_value; /* each test sees the same sequence alone or in a run */
+        alarm(120);             /* a test that blocks forever dies, loudly, in bounded time */
         tests[i].fn();
+        alarm(0);
         if (dx_test_failed) {
             printf("FAIL %s\n", tests[i].name);
             failed++;

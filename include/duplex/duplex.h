@@ -8,6 +8,7 @@
 #include "duplex/frame.h"
 #include "duplex/handshake.h"
 #include "duplex/http.h"
+#include "duplex/loop.h"
 #include "duplex/proto.h"
 #include "duplex/utf8.h"
 
