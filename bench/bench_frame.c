@@ -19,60 +19,17 @@
  * One line per measurement:
  *   bench_frame  parse_small_masked  41.2 Mframes/s  0.91 GB/s  0 allocs/op  gcc-12 -O2
  */
-#include "duplex/duplex.h"
+#include "bench.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#define STR2(x) #x
-#define STR(x) STR2(x)
 #define RUNS 7 /* best of */
-
-static long n_allocs;
-static void *count_alloc(size_t n, void *ctx) {
-    (void)ctx;
-    n_allocs++;
-    return malloc(n);
-}
-static void count_free(void *p, size_t n, void *ctx) {
-    (void)n;
-    (void)ctx;
-    free(p);
-}
-static const dx_allocator counting = {count_alloc, count_free, NULL};
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void fail(const char *what) {
-    fprintf(stderr, "bench_frame: wrong answer: %s\n", what);
-    exit(1);
-}
-
-static const char *compiler(void) {
-#if defined(__clang__)
-    return "clang-" STR(__clang_major__);
-#elif defined(__GNUC__)
-    return "gcc-" STR(__GNUC__);
-#else
-    return "cc";
-#endif
-}
 
 static void line(const char *name, double frames_per_s, double bytes_per_s, double allocs) {
     printf("bench_frame  %s  %.1f Mframes/s  %.2f GB/s  %g allocs/op  %s %s\n", name,
-           frames_per_s / 1e6, bytes_per_s / 1e9, allocs, compiler(),
-#if defined(__OPTIMIZE__)
-           "-O2"
-#else
-           "-O0"
-#endif
-    );
+           frames_per_s / 1e6, bytes_per_s / 1e9, allocs, bench_compiler(), bench_opt());
     fflush(stdout);
 }
 
@@ -83,7 +40,7 @@ static uint8_t *build(size_t n, size_t len, unsigned op, uint8_t *plain, size_t 
     size_t hl = (len <= 125 ? 2u : len <= 0xFFFF ? 4u : 10u) + 4;
     uint8_t *buf = malloc(n * (hl + len));
     if (!buf)
-        fail("malloc");
+        bench_fail("bench_frame", "malloc");
     for (size_t i = 0; i < len; i++)
         plain[i] = (uint8_t)('a' + i % 26);
     size_t off = 0;
@@ -108,52 +65,52 @@ static void parse_once(dx_proto *p, uint8_t *buf, size_t total, size_t n, size_t
         size_t used;
         dx_event ev;
         if (dx_proto_recv(p, buf + off, total - off, &used, &ev) != 0)
-            fail("recv");
+            bench_fail("bench_frame", "recv");
         off += used;
         if (ev.type != DX_EV_DATA || ev.u.data.data.len != len || !ev.u.data.fin)
-            fail("event");
+            bench_fail("bench_frame", "event");
         const uint8_t *d = ev.u.data.data.ptr;
         size_t at = frames % len;
         uint8_t want = (uint8_t)(plain[at] ^ ((pass & 1) ? key[at % 4] : 0));
         if (d[at] != want)
-            fail("payload byte");
+            bench_fail("bench_frame", "payload byte");
         if (full_check)
             for (size_t i = 0; i < len; i++)
                 if (d[i] != (uint8_t)(plain[i] ^ ((pass & 1) ? key[i % 4] : 0)))
-                    fail("payload");
+                    bench_fail("bench_frame", "payload");
         frames++;
     }
     if (frames != n)
-        fail("frame count");
+        bench_fail("bench_frame", "frame count");
 }
 
 static void bench_parse(const char *name, size_t n, size_t len, unsigned op, int passes) {
     uint8_t *plain = malloc(len);
     size_t total;
     uint8_t *buf = build(n, len, op, plain, &total);
-    dx_proto_config cfg = {.side = DX_SIDE_SERVER, .allocator = &counting};
+    dx_proto_config cfg = {.side = DX_SIDE_SERVER, .allocator = bench_counting()};
     dx_proto *p;
     if (dx_proto_create(&p, &cfg) != 0)
-        fail("create");
+        bench_fail("bench_frame", "create");
     /* pass 0 (full check) is the warm-up; then the buffer alternates */
     unsigned pass = 0;
     parse_once(p, buf, total, n, len, plain, pass++, true);
     parse_once(p, buf, total, n, len, plain, pass++, true);
     double best = 1e9;
-    long a0 = n_allocs;
+    long a0 = bench_counted_allocs;
     for (int r = 0; r < RUNS; r++) {
-        double t0 = now();
+        double t0 = bench_now();
         for (int i = 0; i < passes; i++)
             parse_once(p, buf, total, n, len, plain, pass++, false);
-        double t = now() - t0;
+        double t = bench_now() - t0;
         if (t < best)
             best = t;
     }
     double frames = (double)n * passes;
     line(name, frames / best, (double)total * passes / best,
-         (double)(n_allocs - a0) / (frames * RUNS));
+         (double)(bench_counted_allocs - a0) / (frames * RUNS));
     if (dx_proto_get_state(p) != DX_STATE_OPEN || dx_proto_wants_write(p))
-        fail("state");
+        bench_fail("bench_frame", "state");
     dx_proto_destroy(p);
     free(buf);
     free(plain);
@@ -163,39 +120,39 @@ static void bench_send(const char *name, size_t len, size_t batch, size_t frames
     uint8_t *plain = malloc(len);
     for (size_t i = 0; i < len; i++)
         plain[i] = (uint8_t)('a' + i % 26);
-    dx_proto_config cfg = {.side = DX_SIDE_CLIENT, .allocator = &counting};
+    dx_proto_config cfg = {.side = DX_SIDE_CLIENT, .allocator = bench_counting()};
     dx_proto *p;
     if (dx_proto_create(&p, &cfg) != 0)
-        fail("create");
+        bench_fail("bench_frame", "create");
     size_t wire = (len <= 125 ? 2u : len <= 0xFFFF ? 4u : 10u) + 4 + len;
     double best = 1e9;
     long a0 = 0;
     for (int r = -1; r < RUNS; r++) { /* run -1 is the warm-up */
         if (r == 0)
-            a0 = n_allocs;
-        double t0 = now();
+            a0 = bench_counted_allocs;
+        double t0 = bench_now();
         for (size_t f = 0; f < frames; f += batch) {
             for (size_t b = 0; b < batch; b++)
                 if (dx_proto_send(p, len <= 125 ? DX_OP_TEXT : DX_OP_BINARY, (dx_span){plain, len},
                                   true) != 0)
-                    fail("send");
+                    bench_fail("bench_frame", "send");
             dx_span out = dx_proto_output(p);
             if (out.len != batch * wire)
-                fail("output length");
+                bench_fail("bench_frame", "output length");
             /* unmask one byte of the last frame with its own key */
             const uint8_t *last = out.ptr + out.len - wire;
             const uint8_t *k = last + wire - len - 4;
             size_t at = f % len;
             if ((uint8_t)(last[wire - len + at] ^ k[at % 4]) != plain[at] || !(last[1] & 0x80))
-                fail("masked payload");
+                bench_fail("bench_frame", "masked payload");
             dx_proto_output_consume(p, out.len);
         }
-        double t = now() - t0;
+        double t = bench_now() - t0;
         if (r >= 0 && t < best)
             best = t;
     }
     line(name, (double)frames / best, (double)frames * (double)wire / best,
-         (double)(n_allocs - a0) / ((double)frames * RUNS));
+         (double)(bench_counted_allocs - a0) / ((double)frames * RUNS));
     dx_proto_destroy(p);
     free(plain);
 }

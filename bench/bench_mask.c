@@ -46,7 +46,7 @@ int main(void) {
                 memcpy(d, src, size);
                 size_t at = (it * 2654435761u) & wrap;
                 if (d[at] != src[at])
-                    bench_fail("memcpy");
+                    bench_fail("bench_mask", "memcpy");
             }
             double gbs = bench_gbs(size * iters, bench_now() - t0);
             if (gbs > best_memcpy)
@@ -69,7 +69,7 @@ int main(void) {
                         dx_mask(buf, size, key, pos);
                     for (size_t i = 0; i < size; i++)
                         if (buf[i] != (uint8_t)(src[i] ^ key[(pos + i) & 3]))
-                            bench_fail(name);
+                            bench_fail("bench_mask", name);
                 }
                 memcpy(buf, src, size);
                 size_t calls = 0; /* in place: the buffer is masked iff calls is odd */
@@ -85,12 +85,12 @@ int main(void) {
                             run_mask(k, v, nv, buf, buf, size, true);
                             calls++;
                             if (buf[at] != (calls & 1 ? masked : src[at]))
-                                bench_fail(name);
+                                bench_fail("bench_mask", name);
                         } else {
                             uint8_t *d = dst[it & 1];
                             run_mask(k, v, nv, d, src, size, false);
                             if (d[at] != masked)
-                                bench_fail(name);
+                                bench_fail("bench_mask", name);
                         }
                     }
                     double gbs = bench_gbs(size * iters, bench_now() - t0);

@@ -73,7 +73,7 @@ int main(void) {
         for (size_t c = 0; c < sizeof samples / sizeof samples[0]; c++) {
             fill(buf, size, samples[c].text);
             if (!dx_utf8_valid(buf, size))
-                bench_fail("sample text");
+                bench_fail("bench_utf8", "sample text");
             memcpy(bad, buf, size);
             bad[size - size / 3] = 0xFF; /* never valid */
 
@@ -84,7 +84,7 @@ int main(void) {
                     uint8_t *d = dst[it & 1];
                     memcpy(d, buf, size);
                     if (d[size - 1 - (it & 15)] != buf[size - 1 - (it & 15)])
-                        bench_fail("memcpy");
+                        bench_fail("bench_utf8", "memcpy");
                 }
                 double gbs = bench_gbs(size * iters, bench_now() - t0);
                 if (gbs > best_memcpy)
@@ -108,7 +108,7 @@ int main(void) {
                         dx_utf8_state s = {0};
                         bool ok = feed(&s, want_ok ? buf : bad, size) && dx_utf8_is_complete(&s);
                         if (ok != want_ok)
-                            bench_fail(name);
+                            bench_fail("bench_utf8", name);
                     }
                     double gbs = bench_gbs(size * iters, bench_now() - t0);
                     allocs += bench_allocs() - a0;

@@ -1,6 +1,7 @@
 /*
- * Helpers shared by bench_mask.c and bench_utf8.c: a clock, best-of-N timing,
- * buffers, an allocation counter and the one-line result format
+ * Helpers shared by bench_mask.c and bench_utf8.c, on top of bench.h: best-of-N
+ * timing, buffers, an allocation counter (by malloc interposition) and the
+ * one-line result format
  *   <bench>  <case>  <size>  <variant>  <GB/s>  <ratio>x memcpy  <n> allocs/op  <cc> <opt>
  * Each bench is a single translation unit, so the static definitions here are
  * fine.
@@ -8,15 +9,12 @@
 #ifndef DX_BENCH_SIMD_BENCH_H
 #define DX_BENCH_SIMD_BENCH_H
 
-#include "duplex/duplex.h"
+#include "bench.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#define DX_BENCH_STR2(x) #x
-#define DX_BENCH_STR(x) DX_BENCH_STR2(x)
 #define BENCH_RUNS 7                    /* best of this many timed runs */
 #define BENCH_BYTES_PER_RUN (64u << 20) /* each run processes about this much */
 
@@ -58,12 +56,6 @@ static long bench_allocs(void) {
 }
 #endif
 
-static double bench_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static double bench_gbs(size_t bytes, double secs) {
     return secs > 0 ? (double)bytes / secs / 1e9 : 0;
 }
@@ -90,21 +82,6 @@ static void bench_free(uint8_t *p, size_t size) {
     free(p);
 }
 
-static void bench_fail(const char *what) {
-    fprintf(stderr, "bench: wrong answer from %s\n", what);
-    exit(1);
-}
-
-static const char *bench_compiler(void) {
-#if defined(__clang__)
-    return "clang-" DX_BENCH_STR(__clang_major__);
-#elif defined(__GNUC__)
-    return "gcc-" DX_BENCH_STR(__GNUC__);
-#else
-    return "cc";
-#endif
-}
-
 static void bench_size_name(char *out, size_t cap, size_t size) {
     if (size >= (1u << 20) && size % (1u << 20) == 0)
         snprintf(out, cap, "%zuMiB", size >> 20);
@@ -124,15 +101,7 @@ static void bench_line(const char *bench, size_t size, const char *what, double 
     else
         snprintf(allocs, sizeof allocs, "?");
     printf("%s  %s  %s  %.1f GB/s  %.2fx memcpy  %s allocs/op  %s %s\n", bench, sz, what, gbs,
-           memcpy_gbs > 0 ? gbs / memcpy_gbs : 0, allocs, bench_compiler(),
-#if defined(__OPTIMIZE_SIZE__)
-           "-Os"
-#elif defined(__OPTIMIZE__)
-           "-O2" /* the Makefile's default OPT; -O1/-O3 cannot be told apart here */
-#else
-           "-O0"
-#endif
-    );
+           memcpy_gbs > 0 ? gbs / memcpy_gbs : 0, allocs, bench_compiler(), bench_opt());
     fflush(stdout);
 }
 
