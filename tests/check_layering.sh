@@ -5,7 +5,7 @@
 bad=$(grep -nE '#[[:space:]]*include[[:space:]]*<(sys/(socket|epoll|select|poll|uio|ioctl|mman|stat|types|time|eventfd|timerfd|signalfd|wait|un)\.h|unistd\.h|fcntl\.h|poll\.h|netdb\.h|netinet/[^>]*|arpa/[^>]*|pthread\.h|signal\.h|time\.h|stdio\.h|dirent\.h|termios\.h|openssl/[^>]*|zlib\.h)>' \
       src/base/*.c src/base/*.h src/proto/*.c src/proto/*.h include/duplex/base.h \
       include/duplex/frame.h include/duplex/proto.h include/duplex/http.h \
-      include/duplex/handshake.h include/duplex/utf8.h 2>/dev/null)
+      include/duplex/handshake.h include/duplex/utf8.h include/duplex/url.h 2>/dev/null)
 up=$(grep -nE '#[[:space:]]*include[[:space:]]*"(runtime|tls|server|client|pubsub|tools)/' \
       src/base/*.[ch] src/proto/*.[ch] 2>/dev/null)
 if [ -n "$bad$up" ]; then

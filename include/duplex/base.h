@@ -122,7 +122,12 @@ DX_API int dx_random_bytes(uint8_t *buf, size_t len);
     X(HS_BAD_ACCEPT,         -1254, "Sec-WebSocket-Accept does not match the key")         \
     X(HS_PROTOCOL_NOT_OFFERED, -1255, "server chose a subprotocol we did not offer")       \
     X(HS_EXTENSION_NOT_OFFERED, -1256, "server chose an extension we did not offer")       \
-    X(HS_BAD_URL,            -1257, "malformed WebSocket URL")
+    X(HS_BAD_URL,            -1257, "malformed WebSocket URL")                            \
+    /* WebSocket URLs (RFC 6455 §3, RFC 3986), more precise than HS_BAD_URL */              \
+    X(URL_SCHEME,            -1258, "URL scheme is not ws or wss")                         \
+    X(URL_FRAGMENT,          -1259, "URL holds a fragment identifier")                     \
+    X(URL_HOST,              -1260, "URL host is missing or malformed")                    \
+    X(URL_PORT,              -1261, "URL port is not a number in 1..65535")
 /* clang-format on */
 
 enum dx_error {

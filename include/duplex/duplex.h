@@ -10,6 +10,7 @@
 #include "duplex/http.h"
 #include "duplex/loop.h"
 #include "duplex/proto.h"
+#include "duplex/url.h"
 #include "duplex/utf8.h"
 
 #define DX_VERSION_MAJOR 0
