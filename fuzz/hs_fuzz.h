@@ -94,6 +94,31 @@ static inline bool fz_is_byte_error(int rc) {
     return rc == DX_EHTTP_NUL || rc == DX_EHTTP_BARE_CR || rc == DX_EHTTP_BARE_LF;
 }
 
+/*
+ * Scan @all (a private copy of @data, @size bytes) whole with a limit it cannot
+ * reach, and @data again in chunks chosen by @chunk_mode with the default limit;
+ * require that both agree (the chunked scan may only stop earlier at the size
+ * limit). Returns the whole scan's result, with the head length in *@whole_len.
+ */
+static inline int fz_scan_whole_and_chunked(uint8_t *all, const uint8_t *data, size_t size,
+                                            uint8_t chunk_mode, size_t *whole_len) {
+    dx_http_scan whole = {.max_head = size + 1};
+    *whole_len = 0;
+    int rc_whole = dx_http_scan_feed(&whole, all, size, whole_len);
+    fz_require(rc_whole == 0 || rc_whole == DX_EINCOMPLETE || fz_is_byte_error(rc_whole));
+    fz_chunker ch = fz_chunker_init(chunk_mode, size);
+    size_t chunk_len = 0;
+    int rc_chunk = fz_scan_chunked(&ch, data, size, 0, &chunk_len);
+    if (size < DX_DEFAULT_MAX_HEAD || (rc_whole == 0 && *whole_len <= DX_DEFAULT_MAX_HEAD)) {
+        fz_require(rc_chunk == rc_whole);
+        if (rc_whole == 0)
+            fz_require(chunk_len == *whole_len);
+    } else {
+        fz_require(rc_chunk == rc_whole || rc_chunk == DX_EHTTP_HEAD_TOO_LARGE);
+    }
+    return rc_whole;
+}
+
 static inline bool fz_is_token(dx_span s) {
     if (s.len == 0)
         return false;
