@@ -21,23 +21,32 @@
 #define OUT_INITIAL 256 /* room for a close and a pong without growing */
 
 struct dx_proto {
+    /* Ordered widest first so the struct packs without holes: the runtime keeps
+     * one per connection, idle ones included. */
     const dx_allocator *alloc; /* from the config (or the default) */
     const dx_random *random;   /* masking keys (client side) */
+    dx_proto_limits limits;    /* with defaults filled in */
+    uint8_t *out;              /* output buffer (out_cap bytes; NULL after trim) */
+    size_t out_cap;            /* its size */
+    size_t out_head;           /* first byte not yet consumed by the caller */
+    size_t out_tail;           /* end of the queued bytes */
+    uint64_t left;             /* payload bytes of the current frame still to come */
+    uint64_t msg_len;          /* sum of the fragment lengths announced so far */
+    dx_frame_header frame;     /* the current frame's header */
     dx_side side;              /* server or client */
     dx_proto_state state;      /* OPEN, CLOSING or CLOSED */
-    dx_proto_limits limits;    /* with defaults filled in */
-    uint8_t rsv_allowed;       /* RSV bits an extension negotiated */
-    bool close_sent;           /* a close frame is in (or went through) the output */
-    bool close_reported;       /* DX_EV_CLOSE was returned; nothing more will be */
+    dx_utf8_state utf8;        /* validator state across frames and reads */
+
+    uint8_t rsv_allowed; /* RSV bits an extension negotiated */
+    bool close_sent;     /* a close frame is in (or went through) the output */
+    bool close_reported; /* DX_EV_CLOSE was returned; nothing more will be */
+    bool send_msg_open;  /* we sent a fragment with FIN=0 and owe the rest */
 
     /* receive: the frame being parsed */
-    bool in_payload;                /* false: reading a header */
-    bool hdr_checked;               /* the first two bytes passed check_start() */
-    size_t hdr_have;                /* header bytes gathered in hdr[] */
-    uint8_t hdr[DX_MAX_HEADER_LEN]; /* a header split across reads */
-    dx_frame_header frame;          /* the current frame's header */
-    uint64_t left;                  /* payload bytes of the frame still to come */
-    size_t key_pos;                 /* payload bytes unmasked so far, mod 4 */
+    bool in_payload;  /* false: reading a header */
+    bool hdr_checked; /* the first two bytes passed check_start() */
+    uint8_t hdr_have; /* header bytes gathered in hdr[] (< 14) */
+    uint8_t key_pos;  /* payload bytes unmasked so far, mod 4 */
 
     /* receive: the data message (may span frames, with control frames between) */
     bool msg_open;       /* a message started and its FIN frame has not ended */
@@ -45,18 +54,10 @@ struct dx_proto {
     bool msg_check_utf8; /* text without RSV bits: validate as it arrives */
     uint8_t msg_opcode;  /* DX_OP_TEXT or DX_OP_BINARY */
     uint8_t msg_rsv;     /* RSV bits of the first frame */
-    uint64_t msg_len;    /* sum of the fragment lengths announced so far */
-    dx_utf8_state utf8;  /* validator state across frames and reads */
+    uint8_t ctrl_len;    /* control payload bytes gathered (<= 125) */
 
-    size_t ctrl_len;                      /* control payload bytes gathered */
+    uint8_t hdr[DX_MAX_HEADER_LEN];       /* a header split across reads */
     uint8_t ctrl[DX_MAX_CONTROL_PAYLOAD]; /* the control frame's payload */
-
-    /* send */
-    bool send_msg_open; /* we sent a fragment with FIN=0 and owe the rest */
-    uint8_t *out;       /* output buffer (out_cap bytes) */
-    size_t out_cap;     /* its size */
-    size_t out_head;    /* first byte not yet consumed by the caller */
-    size_t out_tail;    /* end of the queued bytes */
 };
 
 /* ---- output --------------------------------------------------------------- */
@@ -269,7 +270,7 @@ static int data_chunk(dx_proto *p, uint8_t *chunk, size_t n, dx_event *ev) {
         return 0; /* §5.5.1: after our close, data is not processed */
     if (p->frame.masked && n) {
         dx_mask(chunk, n, p->frame.mask, p->key_pos);
-        p->key_pos = (p->key_pos + n) & 3u;
+        p->key_pos = (uint8_t)((p->key_pos + n) & 3u);
     }
     if (p->msg_check_utf8) {
         /* §8.1: fail fast. The whole chunk that holds the bad byte is withheld,
@@ -409,7 +410,7 @@ static int recv_header(dx_proto *p, uint8_t *buf, size_t len, size_t *off, dx_ev
         /* All of it belongs to the header (it is shorter than the header). */
         if (have == 0)
             memcpy(p->hdr, h, hlen);
-        p->hdr_have = hlen;
+        p->hdr_have = (uint8_t)hlen; /* < DX_MAX_HEADER_LEN: the header is incomplete */
         *off = len;
         return 0;
     }
@@ -431,7 +432,7 @@ static int recv_payload(dx_proto *p, uint8_t *buf, size_t len, size_t *off, dx_e
         dx_mask_copy(p->ctrl + p->ctrl_len, chunk, n, p->frame.mask, p->ctrl_len);
     else
         memcpy(p->ctrl + p->ctrl_len, chunk, n);
-    p->ctrl_len += n;
+    p->ctrl_len = (uint8_t)(p->ctrl_len + n); /* n <= left, so the sum is <= 125 */
     p->left -= n;
     if (p->left > 0)
         return 0;
