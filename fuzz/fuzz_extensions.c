@@ -39,11 +39,11 @@ static void check_parsed(const parsed *p, char *scratch, size_t cap) {
     size_t params = 0;
     for (size_t i = 0; i < p->num_exts; i++) {
         const dx_ext *e = &p->exts[i];
-        fz_require(fz_is_token(e->name));
+        fz_require(dx__span_is_token(e->name));
         params += e->num_params;
         for (size_t k = 0; k < e->num_params; k++) {
             const dx_ext_param *prm = &e->params[k];
-            fz_require(fz_is_token(prm->name));
+            fz_require(dx__span_is_token(prm->name));
             if (!prm->has_value) {
                 fz_require(!prm->quoted && prm->value.len == 0);
                 size_t len;
@@ -51,7 +51,7 @@ static void check_parsed(const parsed *p, char *scratch, size_t cap) {
                 continue;
             }
             size_t len = value_of(prm, scratch, cap);
-            fz_require(fz_is_token((dx_span){(const uint8_t *)scratch, len}));
+            fz_require(dx__span_is_token((dx_span){(const uint8_t *)scratch, len}));
             if (!prm->quoted)
                 fz_require(len == prm->value.len && memcmp(scratch, prm->value.ptr, len) == 0);
         }

@@ -74,15 +74,15 @@ static void check_accepted(const dx_ws_request *ws, uint8_t ctl) {
     /* the offers */
     fz_require(ws->num_protocols <= DX_MAX_PROTOCOLS);
     for (size_t i = 0; i < ws->num_protocols; i++) {
-        fz_require(fz_is_token(ws->protocols[i]));
+        fz_require(dx__span_is_token(ws->protocols[i]));
         for (size_t j = 0; j < i; j++)
             fz_require(!dx_span_eq(ws->protocols[i], ws->protocols[j]));
     }
     fz_require(ws->num_extensions <= DX_MAX_EXTENSIONS);
     for (size_t i = 0; i < ws->num_extensions; i++) {
-        fz_require(fz_is_token(ws->extensions[i].name));
+        fz_require(dx__span_is_token(ws->extensions[i].name));
         for (size_t k = 0; k < ws->extensions[i].num_params; k++)
-            fz_require(fz_is_token(ws->extensions[i].params[k].name));
+            fz_require(dx__span_is_token(ws->extensions[i].params[k].name));
     }
 
     /* the answer: choose a protocol and the first extension, if offered */

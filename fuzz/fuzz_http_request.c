@@ -16,7 +16,7 @@
 
 static void check_request(const dx_http_request *r, const uint8_t *buf, size_t len,
                           size_t max_headers) {
-    fz_require(fz_is_token(r->method));
+    fz_require(dx__span_is_token(r->method));
     fz_require(r->method.ptr == buf);
     fz_require(r->target.len > 0);
     for (size_t i = 0; i < r->target.len; i++)
@@ -64,8 +64,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 size_t pos = 0;
                 dx_span e;
                 while (dx_http_list_next(h[i].value, &pos, &e))
-                    fz_require(e.len > 0 && !fz_is_ows(e.ptr[0]) && !fz_is_ows(e.ptr[e.len - 1]) &&
-                               memchr(e.ptr, ',', e.len) == 0);
+                    fz_require(e.len > 0 && !dx__is_ows(e.ptr[0]) &&
+                               !dx__is_ows(e.ptr[e.len - 1]) && memchr(e.ptr, ',', e.len) == 0);
             }
         }
         free(head);

@@ -18,7 +18,7 @@
 
 #include "duplex/duplex.h"
 
-#include "base/internal.h"
+#include "proto/http_internal.h" /* the parser's own character classes */
 
 #include <stdlib.h>
 #include <string.h>
@@ -119,23 +119,10 @@ static inline int fz_scan_whole_and_chunked(uint8_t *all, const uint8_t *data, s
     return rc_whole;
 }
 
-static inline bool fz_is_token(dx_span s) {
-    if (s.len == 0)
-        return false;
-    for (size_t i = 0; i < s.len; i++)
-        if (!dx__is_tchar(s.ptr[i]))
-            return false;
-    return true;
-}
-
-static inline bool fz_is_ows(uint8_t c) {
-    return c == ' ' || c == '\t';
-}
-
 /* A parsed header: the name a token, the value free of controls other than HTAB
  * and trimmed, both inside [base, base + len). */
 static inline void fz_check_header(const dx_http_header *h, const uint8_t *base, size_t len) {
-    fz_require(fz_is_token(h->name));
+    fz_require(dx__span_is_token(h->name));
     fz_require(h->name.ptr >= base && h->name.ptr + h->name.len <= base + len);
     fz_require(h->value.ptr >= base && h->value.ptr + h->value.len <= base + len);
     for (size_t i = 0; i < h->value.len; i++) {
@@ -143,8 +130,8 @@ static inline void fz_check_header(const dx_http_header *h, const uint8_t *base,
         fz_require(c == '\t' || (c >= 0x20 && c != 0x7F));
     }
     if (h->value.len > 0) {
-        fz_require(!fz_is_ows(h->value.ptr[0]));
-        fz_require(!fz_is_ows(h->value.ptr[h->value.len - 1]));
+        fz_require(!dx__is_ows(h->value.ptr[0]));
+        fz_require(!dx__is_ows(h->value.ptr[h->value.len - 1]));
     }
 }
 
