@@ -127,7 +127,24 @@ DX_API int dx_random_bytes(uint8_t *buf, size_t len);
     X(URL_SCHEME,            -1258, "URL scheme is not ws or wss")                         \
     X(URL_FRAGMENT,          -1259, "URL holds a fragment identifier")                     \
     X(URL_HOST,              -1260, "URL host is missing or malformed")                    \
-    X(URL_PORT,              -1261, "URL port is not a number in 1..65535")
+    X(URL_PORT,              -1261, "URL port is not a number in 1..65535")             \
+    /* runtime: connections, server, client */                                              \
+    X(RESOLVE,               -1300, "host name could not be resolved")                     \
+    X(CONNECT_TIMEOUT,       -1301, "timed out connecting to the server")                  \
+    X(HANDSHAKE_TIMEOUT,     -1302, "opening handshake timed out")                         \
+    X(PING_TIMEOUT,          -1303, "no pong before the keep-alive deadline")              \
+    X(CLOSE_TIMEOUT,         -1304, "closing handshake timed out")                         \
+    X(IDLE_TIMEOUT,          -1305, "connection idle for too long")                        \
+    X(CONNECTING,            -1306, "connection is still CONNECTING (InvalidStateError)")  \
+    X(CLOSED,                -1307, "connection is closing or closed")                     \
+    X(BAD_CLOSE_CODE,        -1308, "close code must be 1000 or 3000-4999 (InvalidAccessError)") \
+    X(CLOSE_REASON,          -1309, "close reason is not UTF-8 of at most 123 bytes (SyntaxError)") \
+    X(HANDSHAKE_EOF,         -1310, "peer closed the connection during the opening handshake") \
+    X(PROXY,                 -1311, "proxy refused the CONNECT request")                   \
+    X(PROXY_URL,             -1312, "malformed proxy URL")                                 \
+    X(SEND_QUEUE,            -1313, "send queue is over its cap")                          \
+    X(SHUTDOWN,              -1314, "server is shutting down")                             \
+    X(PROTOCOL,              -1315, "peer violated the WebSocket protocol (see the close code)")
 /* clang-format on */
 
 enum dx_error {

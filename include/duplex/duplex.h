@@ -5,11 +5,14 @@
 #define DUPLEX_DUPLEX_H
 
 #include "duplex/base.h"
+#include "duplex/client.h"
+#include "duplex/conn.h"
 #include "duplex/frame.h"
 #include "duplex/handshake.h"
 #include "duplex/http.h"
 #include "duplex/loop.h"
 #include "duplex/proto.h"
+#include "duplex/server.h"
 #include "duplex/url.h"
 #include "duplex/utf8.h"
 

@@ -3,6 +3,7 @@
  * Timers are in timer.c, the thread-safe inbox in wakeup.c.
  */
 #include "runtime/loop_internal.h"
+#include "runtime/resolve.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -61,8 +62,10 @@ void dx_loop_destroy(dx_loop *l) {
         return;
     while (l->defer_head)
         run_deferred(l);
+    dx__resolve_join_all(l);
     dx__wakeup_deinit(l);
     close(l->epfd);
+    dx__free(l->alloc, l->read_buf, DX_READ_BUFFER);
     dx__free(l->alloc, l, sizeof(*l));
 }
 
@@ -144,7 +147,7 @@ int dx_loop_run_once(dx_loop *l, int timeout_ms) {
 }
 
 static bool loop_alive(const dx_loop *l) {
-    return l->active_ios > 0 || l->timers.count > 0 || l->defer_head != NULL;
+    return l->active_ios > 0 || l->timers.count > 0 || l->defer_head != NULL || l->resolves != NULL;
 }
 
 int dx_loop_run(dx_loop *l) {

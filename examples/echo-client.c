@@ -1,0 +1,176 @@
+/*
+ * echo-client: connects to a WebSocket server and echoes every message it receives
+ * until the server closes the connection.
+ *
+ *   echo-client URL [--protocol P]... [--header "Name: value"]... [--origin O]
+ *                   [--proxy URL] [--send TEXT]... [--close-after N]
+ *                   [--max-message BYTES] [--quiet]
+ *
+ * --send sends TEXT once the connection opens (before echoing); --close-after closes
+ * with 1000 after echoing N messages. Events go to stderr: "open protocol=P",
+ * "error: ...", "close code=N clean=0|1 remote=0|1 reason=R".
+ *
+ * Exit status: 0 after a clean close (the closing handshake completed), 1 after an
+ * unclean one (a protocol error, an abnormal close), 2 when the connection never
+ * opened (resolution, connect, proxy or handshake failure), 64 for bad usage.
+ */
+#include <duplex/duplex.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_LIST 16
+
+static const char *protocols[MAX_LIST];
+static size_t num_protocols;
+static dx_http_header headers[MAX_LIST];
+static size_t num_headers;
+static const char *sends[MAX_LIST];
+static size_t num_sends;
+static unsigned long close_after;
+static unsigned long echoed;
+static bool quiet;
+static bool opened;
+static int status = 2;
+
+static void on_open(dx_conn *c, void *user) {
+    (void)user;
+    opened = true;
+    dx_span p = dx_conn_protocol(c);
+    if (!quiet)
+        fprintf(stderr, "open protocol=%.*s\n", (int)p.len, (const char *)p.ptr);
+    for (size_t i = 0; i < num_sends; i++)
+        dx_conn_send_text(c, dx_span_cstr(sends[i]));
+}
+
+static void on_message(dx_conn *c, dx_opcode op, dx_span data, void *user) {
+    (void)user;
+    int rc = dx_conn_send(c, op, data);
+    if (rc < 0 && rc != DX_ECLOSED)
+        fprintf(stderr, "echo-client: send: %s\n", dx_strerror(rc));
+    if (dx_conn_buffered_amount(c) > ((size_t)1 << 20))
+        dx_conn_pause(c); /* the server reads slower than it sends */
+    if (close_after && ++echoed == close_after)
+        dx_conn_close(c, DX_CLOSE_NORMAL, (dx_span){0});
+}
+
+static void on_drain(dx_conn *c, void *user) {
+    (void)user;
+    dx_conn_resume(c);
+}
+
+static void on_error(dx_conn *c, int err, void *user) {
+    (void)user;
+    if (err == DX_EHS_STATUS || err == DX_EPROXY)
+        fprintf(stderr, "error: %s (HTTP %d)\n", dx_strerror(err), dx_conn_http_status(c));
+    else
+        fprintf(stderr, "error: %s\n", dx_strerror(err));
+}
+
+static void on_close(dx_conn *c, const dx_close_info *info, void *user) {
+    (void)c;
+    (void)user;
+    if (!quiet)
+        fprintf(stderr, "close code=%u clean=%d remote=%d reason=%.*s\n", info->code, info->clean,
+                info->remote, (int)info->reason.len, (const char *)info->reason.ptr);
+    status = !opened ? 2 : info->clean ? 0 : 1;
+}
+
+static void usage(void) {
+    fprintf(stderr, "usage: echo-client URL [--protocol P]... [--header \"Name: value\"]...\n"
+                    "                   [--origin O] [--proxy URL] [--send TEXT]...\n"
+                    "                   [--close-after N] [--max-message BYTES] [--quiet]\n");
+    exit(64);
+}
+
+static unsigned long number(const char *s) {
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || *end || end == s)
+        usage();
+    return v;
+}
+
+/* "Name: value" into a header whose spans point into @s. */
+static void add_header(const char *s) {
+    const char *colon = strchr(s, ':');
+    if (!colon || colon == s || num_headers == MAX_LIST)
+        usage();
+    const char *v = colon + 1;
+    while (*v == ' ')
+        v++;
+    headers[num_headers++] =
+        (dx_http_header){{(const uint8_t *)s, (size_t)(colon - s)}, dx_span_cstr(v)};
+}
+
+int main(int argc, char **argv) {
+    const char *url = NULL;
+    dx_client_options opts = {.conn = {.max_message = (size_t)16 << 20,
+                                       .max_send_queue = (size_t)40 << 20,
+                                       .low_water = (size_t)256 << 10}};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--quiet") == 0) {
+            quiet = true;
+            continue;
+        }
+        if (a[0] != '-') {
+            if (url)
+                usage();
+            url = a;
+            continue;
+        }
+        if (!v)
+            usage();
+        i++;
+        if (strcmp(a, "--protocol") == 0 && num_protocols < MAX_LIST)
+            protocols[num_protocols++] = v;
+        else if (strcmp(a, "--header") == 0)
+            add_header(v);
+        else if (strcmp(a, "--origin") == 0)
+            opts.origin = v;
+        else if (strcmp(a, "--proxy") == 0)
+            opts.proxy = v;
+        else if (strcmp(a, "--send") == 0 && num_sends < MAX_LIST)
+            sends[num_sends++] = v;
+        else if (strcmp(a, "--close-after") == 0)
+            close_after = number(v);
+        else if (strcmp(a, "--max-message") == 0)
+            opts.conn.max_message = number(v);
+        else
+            usage();
+    }
+    if (!url)
+        usage();
+    signal(SIGPIPE, SIG_IGN);
+    opts.protocols = protocols;
+    opts.num_protocols = num_protocols;
+    opts.headers = headers;
+    opts.num_headers = num_headers;
+    dx_conn_callbacks cb = {.on_open = on_open,
+                            .on_message = on_message,
+                            .on_drain = on_drain,
+                            .on_error = on_error,
+                            .on_close = on_close};
+    dx_loop *loop;
+    dx_conn *c;
+    int rc = dx_loop_create(&loop, NULL);
+    if (rc == 0)
+        rc = dx_client_connect(&c, loop, url, &opts, &cb, NULL);
+    if (rc < 0) {
+        fprintf(stderr, "error: %s\n", dx_strerror(rc));
+        dx_loop_destroy(loop);
+        return 2;
+    }
+    rc = dx_loop_run(loop);
+    dx_loop_destroy(loop);
+    if (rc < 0) {
+        fprintf(stderr, "echo-client: loop: %s\n", dx_strerror(rc));
+        return 1;
+    }
+    return status;
+}

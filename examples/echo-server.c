@@ -1,0 +1,307 @@
+/*
+ * echo-server: echoes every message on every path, on duplex's event loop.
+ *
+ *   echo-server [--port N] [--host H] [--unix PATH] [--threads N]
+ *               [--protocol P]... [--origin O]... [--require-auth TOKEN]
+ *               [--max-message BYTES] [--commands] [--ping-interval MS]
+ *
+ * --port 0 picks a free port; the line "listening on HOST:PORT" (or "listening on
+ * unix:PATH") is printed once the server listens. --threads N runs N loops, one per
+ * thread, sharing the port through SO_REUSEPORT. --protocol lists the subprotocols
+ * the server speaks, in its preference order (the first the client offers is
+ * chosen). --origin allows only these Origins (403 otherwise; a request without
+ * Origin, from a non-browser client, is allowed). --require-auth refuses requests
+ * without "Authorization: Bearer TOKEN" with 401. --commands makes text messages
+ * "!close CODE [REASON]" and "!ping [PAYLOAD]" act instead of echoing (for tests).
+ *
+ * SIGINT or SIGTERM: graceful shutdown (every connection closed with 1001, at most
+ * 5 s), exit 0.
+ *
+ * Backpressure: when the echoes a client does not read pass 1 MiB, the server stops
+ * reading from that client until they drain, so a client that never reads holds
+ * bounded memory here.
+ */
+#include <duplex/duplex.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#define MAX_LIST 16
+#define SHUTDOWN_MS 5000
+
+typedef struct config {
+    const char *host;
+    const char *unix_path;
+    unsigned port;
+    unsigned threads;
+    const char *protocols[MAX_LIST];
+    size_t num_protocols;
+    const char *origins[MAX_LIST];
+    size_t num_origins;
+    const char *auth_token;
+    size_t max_message;
+    bool commands;
+    uint32_t ping_interval_ms;
+} config;
+
+static config cfg = {.port = 9001, .threads = 1, .max_message = (size_t)16 << 20};
+
+typedef struct worker {
+    dx_loop *loop;
+    dx_server *server;
+    pthread_t thread;
+    int sigfd; /* the first worker watches the signals */
+    dx_io sig_io;
+    struct worker *all;
+    unsigned num;
+    int rc;
+} worker;
+
+/* ---- the echo ---------------------------------------------------------------------------- */
+
+static void run_command(dx_conn *c, dx_span text) {
+    char buf[160];
+    size_t n = text.len < sizeof buf - 1 ? text.len : sizeof buf - 1;
+    memcpy(buf, text.ptr, n);
+    buf[n] = '\0';
+    if (strncmp(buf, "!close", 6) == 0) {
+        char *end;
+        unsigned long code = strtoul(buf + 6, &end, 10);
+        while (*end == ' ')
+            end++;
+        int rc = dx_conn_close(c, (uint16_t)code, dx_span_cstr(end));
+        if (rc < 0)
+            fprintf(stderr, "echo-server: !close %lu: %s\n", code, dx_strerror(rc));
+    } else if (strncmp(buf, "!ping", 5) == 0) {
+        const char *p = buf[5] == ' ' ? buf + 6 : buf + 5;
+        dx_conn_ping(c, dx_span_cstr(p));
+    }
+}
+
+static void on_message(dx_conn *c, dx_opcode op, dx_span data, void *user) {
+    (void)user;
+    if (cfg.commands && op == DX_OP_TEXT && data.len && data.ptr[0] == '!') {
+        run_command(c, data);
+        return;
+    }
+    int rc = dx_conn_send(c, op, data);
+    if (rc < 0 && rc != DX_ECLOSED) {
+        fprintf(stderr, "echo-server: send: %s\n", dx_strerror(rc));
+        dx_conn_close(c, DX_CLOSE_INTERNAL_ERROR, dx_span_cstr("echo failed"));
+        return;
+    }
+    if (dx_conn_buffered_amount(c) > ((size_t)1 << 20))
+        dx_conn_pause(c); /* the client reads slower than it sends */
+}
+
+static void on_drain(dx_conn *c, void *user) {
+    (void)user;
+    dx_conn_resume(c);
+}
+
+/* ---- the upgrade policy ------------------------------------------------------------------ */
+
+static bool origin_allowed(const dx_ws_request *req) {
+    if (cfg.num_origins == 0 || !req->has_origin)
+        return true;
+    for (size_t i = 0; i < cfg.num_origins; i++)
+        if (dx_span_eq(req->origin, dx_span_cstr(cfg.origins[i])))
+            return true;
+    return false;
+}
+
+static bool authorized(const dx_ws_request *req) {
+    if (!cfg.auth_token)
+        return true;
+    const dx_http_header *h =
+        dx_http_header_find(req->http->headers, req->http->num_headers, "Authorization");
+    char want[256];
+    snprintf(want, sizeof want, "Bearer %s", cfg.auth_token);
+    return h && dx_span_eq(h->value, dx_span_cstr(want));
+}
+
+static void on_upgrade(dx_conn *c, const dx_ws_request *req, void *user) {
+    static const char text_plain[] = "text/plain";
+    const dx_http_header ctype = {dx_span_cstr("Content-Type"), dx_span_cstr(text_plain)};
+    if (!authorized(req)) {
+        const dx_http_header h[] = {ctype,
+                                    {dx_span_cstr("WWW-Authenticate"), dx_span_cstr("Bearer")}};
+        dx_conn_reject(c, 401, h, 2, dx_span_cstr("a bearer token is required\n"));
+        return;
+    }
+    if (!origin_allowed(req)) {
+        dx_conn_reject(c, 403, &ctype, 1, dx_span_cstr("origin not allowed\n"));
+        return;
+    }
+    dx_accept_options opts = {0};
+    for (size_t i = 0; i < req->num_protocols && !opts.protocol.len; i++) /* client's order */
+        for (size_t j = 0; j < cfg.num_protocols; j++)
+            if (dx_span_eq(req->protocols[i], dx_span_cstr(cfg.protocols[j])))
+                opts.protocol = req->protocols[i];
+    dx_conn_accept(c, &opts, user);
+}
+
+/* ---- loops, threads, signals ---------------------------------------------------------------- */
+
+static void on_shutdown_done(dx_server *s, void *user) {
+    worker *w = user;
+    dx_server_destroy(s);
+    w->server = NULL;
+    dx_loop_stop(w->loop);
+}
+
+static void shutdown_worker(void *arg) {
+    worker *w = arg;
+    if (w->server)
+        dx_server_shutdown(w->server, SHUTDOWN_MS, on_shutdown_done, w);
+}
+
+static void on_signal(dx_io *io, unsigned events, void *user) {
+    (void)events;
+    worker *w = user;
+    struct signalfd_siginfo si;
+    if (read(w->sigfd, &si, sizeof si) != (ssize_t)sizeof si)
+        return;
+    dx_io_stop(w->loop, io);
+    for (unsigned i = 1; i < w->num; i++)
+        dx_loop_post(w->all[i].loop, shutdown_worker, &w->all[i]);
+    shutdown_worker(w);
+}
+
+static int start_worker(worker *w) {
+    dx_server_options o = {
+        .host = cfg.host,
+        .port = (uint16_t)cfg.port,
+        .unix_path = cfg.unix_path,
+        .reuse_port = cfg.threads > 1,
+        .conn = {.max_message = cfg.max_message,
+                 .max_send_queue = cfg.max_message * 2 + ((size_t)4 << 20),
+                 .low_water = (size_t)256 << 10,
+                 .ping_interval_ms = cfg.ping_interval_ms},
+        .callbacks = {.on_message = on_message, .on_drain = on_drain},
+        .on_upgrade = on_upgrade,
+    };
+    int rc = dx_loop_create(&w->loop, NULL);
+    if (rc == 0)
+        rc = dx_server_create(&w->server, w->loop, &o);
+    return rc;
+}
+
+static void *run_worker(void *arg) {
+    worker *w = arg;
+    w->rc = dx_loop_run(w->loop);
+    return NULL;
+}
+
+static void usage(void) {
+    fprintf(stderr, "usage: echo-server [--port N] [--host H] [--unix PATH] [--threads N]\n"
+                    "                   [--protocol P]... [--origin O]... [--require-auth TOKEN]\n"
+                    "                   [--max-message BYTES] [--commands] [--ping-interval MS]\n");
+    exit(64);
+}
+
+static unsigned long number(const char *s, unsigned long max) {
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || *end || end == s || v > max)
+        usage();
+    return v;
+}
+
+static void parse_args(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        bool takes = true;
+        if (strcmp(a, "--commands") == 0) {
+            cfg.commands = true;
+            takes = false;
+        } else if (!v) {
+            usage();
+        } else if (strcmp(a, "--port") == 0) {
+            cfg.port = (unsigned)number(v, 65535);
+        } else if (strcmp(a, "--host") == 0) {
+            cfg.host = v;
+        } else if (strcmp(a, "--unix") == 0) {
+            cfg.unix_path = v;
+        } else if (strcmp(a, "--threads") == 0) {
+            cfg.threads = (unsigned)number(v, 256);
+        } else if (strcmp(a, "--protocol") == 0 && cfg.num_protocols < MAX_LIST) {
+            cfg.protocols[cfg.num_protocols++] = v;
+        } else if (strcmp(a, "--origin") == 0 && cfg.num_origins < MAX_LIST) {
+            cfg.origins[cfg.num_origins++] = v;
+        } else if (strcmp(a, "--require-auth") == 0) {
+            cfg.auth_token = v;
+        } else if (strcmp(a, "--max-message") == 0) {
+            cfg.max_message = number(v, (unsigned long)1 << 40);
+        } else if (strcmp(a, "--ping-interval") == 0) {
+            cfg.ping_interval_ms = (uint32_t)number(v, UINT32_MAX);
+        } else {
+            usage();
+        }
+        if (takes)
+            i++;
+    }
+    if (cfg.threads == 0 || (cfg.unix_path && cfg.threads > 1))
+        usage();
+}
+
+int main(int argc, char **argv) {
+    parse_args(argc, argv);
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &mask, NULL); /* inherited by the worker threads */
+
+    worker *w = calloc(cfg.threads, sizeof *w);
+    if (!w)
+        return 1;
+    for (unsigned i = 0; i < cfg.threads; i++) {
+        w[i].all = w;
+        w[i].num = cfg.threads;
+        int rc = start_worker(&w[i]);
+        if (rc < 0) {
+            fprintf(stderr, "echo-server: %s\n", dx_strerror(rc));
+            return 1;
+        }
+        if (i == 0 && cfg.port == 0)
+            cfg.port = dx_server_port(w[0].server); /* the others share it */
+    }
+    w[0].sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    dx_io_init(&w[0].sig_io, w[0].sigfd, on_signal, &w[0]);
+    if (w[0].sigfd < 0 || dx_io_start(w[0].loop, &w[0].sig_io, DX_IO_READ) != 0) {
+        fprintf(stderr, "echo-server: signalfd: %s\n", strerror(errno));
+        return 1;
+    }
+    if (cfg.unix_path)
+        printf("listening on unix:%s\n", cfg.unix_path);
+    else
+        printf("listening on %s:%u\n", cfg.host ? cfg.host : "*", cfg.port);
+    fflush(stdout);
+
+    for (unsigned i = 1; i < cfg.threads; i++)
+        pthread_create(&w[i].thread, NULL, run_worker, &w[i]);
+    run_worker(&w[0]);
+    for (unsigned i = 1; i < cfg.threads; i++)
+        pthread_join(w[i].thread, NULL);
+    int status = 0;
+    for (unsigned i = 0; i < cfg.threads; i++) {
+        if (w[i].rc < 0)
+            status = 1;
+        dx_server_destroy(w[i].server);
+        dx_loop_run_once(w[i].loop, 0); /* free what was deferred */
+        dx_loop_destroy(w[i].loop);
+    }
+    close(w[0].sigfd);
+    free(w);
+    return status;
+}

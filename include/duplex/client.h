@@ -1,0 +1,70 @@
+/*
+ * duplex/client.h - a WebSocket client on a dx_loop, with the browser API's semantics.
+ *
+ *   dx_client_connect(url)  CONNECTING: resolve the host (off the loop thread), connect
+ *                           (through an HTTP CONNECT proxy if one applies), send the
+ *                           upgrade request, check the answer (RFC 6455 §4.1)
+ *   on_open                 OPEN
+ *   dx_conn_close           CLOSING; the server closes TCP; on_close (clean)
+ *   failure at any point    on_error(reason) then on_close(1006, not clean)
+ *
+ * Exactly one on_close per connection. dx_conn_send while CONNECTING fails with
+ * DX_ECONNECTING (the browser's InvalidStateError). dx_conn_close validates like the
+ * browser: 1000 or 3000-4999, reason <= 123 bytes of UTF-8.
+ *
+ * Threads: loop-thread only (name resolution runs on a short-lived thread of its own
+ * and reports back through dx_loop_post).
+ */
+#ifndef DUPLEX_CLIENT_H
+#define DUPLEX_CLIENT_H
+
+#include "duplex/conn.h"
+#include "duplex/http.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct dx_client_options {
+    const char *const *protocols; /* subprotocols to offer, in preference order */
+    size_t num_protocols;
+    const char *origin;            /* Origin header; NULL: none */
+    const dx_http_header *headers; /* extra request headers (Authorization, Cookie...) */
+    size_t num_headers;
+    dx_conn_options conn; /* limits and timeouts; handshake_timeout_ms covers the
+                             whole of CONNECTING: resolution, connect, proxy, handshake */
+    /*
+     * HTTP CONNECT proxy, "http://[user:pass@]host[:port]" (default port 1080, as
+     * curl; user:pass is sent as Basic authentication). NULL: take it from the
+     * environment -- https_proxy for wss://, http_proxy for ws://, then all_proxy
+     * (each lower case first, then upper case; but never HTTP_PROXY, which a CGI
+     * request can set, as curl) -- unless no_proxy (comma-separated host names,
+     * domain suffixes, IP literals, or "*") matches the target host. "": direct.
+     */
+    const char *proxy;
+    bool no_env_proxy; /* ignore the proxy environment variables */
+} dx_client_options;
+
+/*
+ * Open a connection to @url (ws://host[:port]/path?query; IPv6 literals in brackets).
+ * @opts, @cb and the strings they point to are copied. @user is the connection's
+ * user pointer. On success *@out is the connection, in CONNECTING; every outcome is
+ * then reported through the callbacks (on_open, or on_error + on_close), never
+ * during this call.
+ *
+ * Returns 0, or (with nothing created and no callback to come):
+ *   DX_EURL_* / DX_EHS_BAD_URL  a malformed URL (a fragment, a bad scheme, host, port)
+ *   DX_ENOTSUP     wss:// (TLS is not built in yet)
+ *   DX_EPROXY_URL  a malformed proxy URL (option or environment)
+ *   DX_EINVAL      a NULL argument, or a protocol, origin or header that the
+ *                  request cannot carry (dx_handshake_write_request's checks)
+ *   DX_ENOMEM
+ */
+DX_API int dx_client_connect(dx_conn **out, dx_loop *loop, const char *url,
+                             const dx_client_options *opts, const dx_conn_callbacks *cb,
+                             void *user);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* DUPLEX_CLIENT_H */

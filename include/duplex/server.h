@@ -1,0 +1,126 @@
+/*
+ * duplex/server.h - a WebSocket server on a dx_loop.
+ *
+ *   dx_server_create  listen (TCP on IPv4/IPv6, or a Unix socket)
+ *   accept            in batches; each socket gets a dx_conn in CONNECTING
+ *   request head      read (up to max_head, within handshake_timeout_ms), parsed
+ *   not an upgrade    -> on_http (default: 426 Upgrade Required)
+ *   bad upgrade       -> 400 / 405 / 426 / 431 (dx_handshake_write_refusal)
+ *   upgrade           -> on_upgrade: dx_conn_accept or dx_conn_reject, now or later
+ *   accepted          -> 101, OPEN, on_open, messages... (conn.h)
+ *
+ * One server per loop; for several cores, run one loop per thread, each with its own
+ * server on the same port and reuse_port set (the kernel spreads connections).
+ *
+ * Threads: loop-thread only.
+ */
+#ifndef DUPLEX_SERVER_H
+#define DUPLEX_SERVER_H
+
+#include "duplex/conn.h"
+#include "duplex/handshake.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct dx_server dx_server;
+
+typedef struct dx_server_options {
+    const char *host;            /* address to bind: an IPv4 or IPv6 literal, or a name;
+                                    NULL: every interface ("::" dual-stack, or 0.0.0.0
+                                    where IPv6 is off) */
+    uint16_t port;               /* 0: any free port (see dx_server_port) */
+    const char *unix_path;       /* listen on this Unix socket instead (an existing socket
+                                    file is replaced) */
+    bool reuse_port;             /* SO_REUSEPORT: several servers (one per loop) on one port */
+    int backlog;                 /* listen backlog; 0: 511 */
+    size_t max_connections;      /* accepted sockets open at once; further ones wait in the
+                                    backlog; 0: no limit but the fd limit */
+    dx_conn_options conn;        /* limits and timeouts of every connection */
+    dx_conn_callbacks callbacks; /* copied; shared by every connection */
+
+    /*
+     * Called for each valid upgrade request (RFC 6455 §4.2.1 checked). Decide with
+     * dx_conn_accept or dx_conn_reject, during the call or later (the request then
+     * stays valid until the decision; reading is paused; handshake_timeout_ms still
+     * applies, and a connection that dies while pending gets on_close). NULL:
+     * accept every request, choosing no subprotocol. @user is the server's.
+     */
+    void (*on_upgrade)(dx_conn *c, const dx_ws_request *req, void *user);
+
+    /*
+     * Called for requests that are not WebSocket upgrades (no "websocket" in Upgrade).
+     * Answer with dx_conn_respond, now or later. NULL: 426 Upgrade Required.
+     */
+    void (*on_http)(dx_conn *c, const dx_http_request *req, void *user);
+    void *user; /* the server's user pointer, passed to on_upgrade and on_http, and
+                   the default user pointer of every connection */
+} dx_server_options;
+
+/*
+ * Create a server listening on @loop. @opts is copied (the strings too).
+ * Returns 0 and stores the server in *@out, or:
+ *   DX_EINVAL    @opts NULL, a bad host literal, or a Unix path too long
+ *   DX_ERESOLVE  @opts->host is a name that did not resolve (resolution blocks here,
+ *                once, at start-up)
+ *   DX_ENOMEM
+ *   -errno       socket, bind (-EADDRINUSE...), listen, epoll
+ */
+DX_API int dx_server_create(dx_server **out, dx_loop *loop, const dx_server_options *opts);
+
+/* The port the server listens on (0 for a Unix socket). */
+DX_API uint16_t dx_server_port(const dx_server *s);
+
+/* Connections currently open or opening. */
+DX_API size_t dx_server_connections(const dx_server *s);
+
+/*
+ * Graceful shutdown: stop accepting (the listening socket is closed at once), drop
+ * connections still in their handshake, close every open connection with 1001
+ * "going away", and when all have finished -- or after @timeout_ms, when the rest
+ * are aborted -- call @done(@s, @user) once. @done may destroy the server. Calling it
+ * again does nothing and returns DX_ESTATE.
+ */
+DX_API int dx_server_shutdown(dx_server *s, uint32_t timeout_ms,
+                              void (*done)(dx_server *s, void *user), void *user);
+
+/*
+ * Destroy the server now: abort every connection (each gets on_close with 1006),
+ * close the listening socket, free everything. Loop thread; may be called from any
+ * callback (the memory is freed at the end of the iteration).
+ */
+DX_API void dx_server_destroy(dx_server *s);
+
+/* ---- the upgrade decision ------------------------------------------------------ */
+
+/*
+ * Accept the pending upgrade on @c: write the 101 response (with @opts' subprotocol,
+ * which must be one the client offered, extensions and extra headers; NULL: none),
+ * set @c's user pointer to @user, and open: on_open runs before this returns.
+ * Returns 0, DX_ESTATE (no upgrade is pending on @c) or DX_EINVAL (@opts rejected by
+ * dx_handshake_write_accept; the upgrade stays pending).
+ */
+DX_API int dx_conn_accept(dx_conn *c, const dx_accept_options *opts, void *user);
+
+/*
+ * Refuse the pending upgrade (or answer a plain HTTP request) with @status (100-599),
+ * extra @headers and @body, then close the connection. "Content-Length" and
+ * "Connection: close" are added. No on_close follows. Returns 0, DX_ESTATE (nothing
+ * pending) or DX_EINVAL (a bad status or header).
+ */
+DX_API int dx_conn_reject(dx_conn *c, int status, const dx_http_header *headers, size_t num_headers,
+                          dx_span body);
+
+/* dx_conn_reject for a plain HTTP request (on_http): the same call under the name
+ * that reads right there. */
+DX_API int dx_conn_respond(dx_conn *c, int status, const dx_http_header *headers,
+                           size_t num_headers, dx_span body);
+
+/* The server @c was accepted by; NULL for a client connection. */
+DX_API dx_server *dx_conn_server(const dx_conn *c);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* DUPLEX_SERVER_H */

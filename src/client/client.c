@@ -1,0 +1,395 @@
+/*
+ * The client: the CONNECTING phase of a client connection -- name resolution off the
+ * loop thread, a non-blocking connect trying each address in turn, an optional HTTP
+ * CONNECT tunnel, the upgrade request and the checks on its answer (RFC 6455 §4.1).
+ * From the 101 on, the connection layer (runtime/conn.c) takes over.
+ */
+#include "duplex/client.h"
+#include "client/proxy.h"
+#include "duplex/handshake.h"
+#include "duplex/url.h"
+#include "runtime/conn_internal.h"
+#include "runtime/resolve.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define RESOURCE_MAX 8192
+
+typedef enum stage {
+    STAGE_RESOLVING = 0, /* waiting for the addresses */
+    STAGE_CONNECTING,    /* connect() in progress */
+    STAGE_PROXY,         /* CONNECT sent; waiting for the proxy's answer */
+    STAGE_UPGRADE,       /* GET sent; waiting for the 101 */
+} stage;
+
+typedef struct client {
+    dx_conn_callbacks cb;             /* the application's, copied */
+    dx_conn_options opts;             /* with defaults */
+    dx_client_handshake hs;           /* key and expected accept */
+    dx_request_options req;           /* what was offered, for the answer's checks */
+    char host[DX_PROXY_HOST_MAX + 1]; /* the server's host, NUL-terminated */
+    bool host_ipv6;
+    uint16_t port;
+    uint8_t *request; /* the upgrade request, written at connect time */
+    size_t request_len;
+    char **protocols; /* copies of the offered subprotocols */
+    size_t num_protocols;
+    dx__proxy proxy;
+    bool use_proxy;
+    stage stage;
+    dx__resolve *resolving;
+    struct addrinfo *addrs; /* every address; next_addr is the next to try */
+    struct addrinfo *next_addr;
+    int last_err; /* why the last address failed */
+    dx_http_scan scan;
+    dx_defer start; /* begins after dx_client_connect returns */
+} client;
+
+static const dx_allocator *A(void) {
+    return dx_allocator_default();
+}
+
+static client *client_of(const dx_conn *c) {
+    return c->owner;
+}
+
+/* ---- connecting ---------------------------------------------------------------------- */
+
+static void try_next_address(dx_conn *c);
+
+static void queue_or_fail(dx_conn *c, const uint8_t *bytes, size_t len) {
+    int rc = dx__conn_queue_raw(c, bytes, len);
+    if (rc < 0)
+        dx__conn_fail(c, rc);
+}
+
+static void connected(dx_conn *c) {
+    client *cl = client_of(c);
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c->want_write = false;
+    cl->scan = (dx_http_scan){.max_head = c->opts->max_head};
+    if (cl->use_proxy) {
+        char buf[DX_PROXY_HOST_MAX * 2 + DX_PROXY_AUTH_MAX + 128];
+        size_t len;
+        if (dx__proxy_write_connect(&cl->proxy, cl->host, cl->host_ipv6, cl->port, buf, sizeof buf,
+                                    &len) != 0) {
+            dx__conn_fail(c, DX_EPROXY_URL);
+            return;
+        }
+        cl->stage = STAGE_PROXY;
+        queue_or_fail(c, (const uint8_t *)buf, len);
+    } else {
+        cl->stage = STAGE_UPGRADE;
+        queue_or_fail(c, cl->request, cl->request_len);
+    }
+}
+
+static void try_next_address(dx_conn *c) {
+    client *cl = client_of(c);
+    while (cl->next_addr) {
+        struct addrinfo *ai = cl->next_addr;
+        cl->next_addr = ai->ai_next;
+        int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            cl->last_err = -errno;
+            continue;
+        }
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno != EINPROGRESS) {
+            cl->last_err = -errno;
+            close(fd);
+            continue;
+        }
+        cl->stage = STAGE_CONNECTING;
+        int rc = dx__conn_attach_fd(c, fd, true);
+        if (rc < 0) {
+            close(fd);
+            c->fd = -1;
+            cl->last_err = rc;
+            continue;
+        }
+        return; /* writable = connected (or failed: SO_ERROR says) */
+    }
+    dx__conn_fail(c, cl->last_err ? cl->last_err : DX_ERESOLVE);
+}
+
+static void on_resolved(struct addrinfo *res, int err, void *user) {
+    dx_conn *c = user;
+    client *cl = client_of(c);
+    cl->resolving = NULL;
+    if (err) {
+        dx__conn_fail(c, err);
+        return;
+    }
+    cl->addrs = cl->next_addr = res;
+    try_next_address(c);
+}
+
+static void begin(dx_defer *d, void *user) {
+    (void)d;
+    dx_conn *c = user;
+    client *cl = client_of(c);
+    if (c->phase != PHASE_HANDSHAKE)
+        return; /* closed before it started */
+    const char *host = cl->use_proxy ? cl->proxy.host : cl->host;
+    uint16_t port = cl->use_proxy ? cl->proxy.port : cl->port;
+    char service[8];
+    snprintf(service, sizeof service, "%u", (unsigned)port);
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV},
+                    *res;
+    if (getaddrinfo(host, service, &hints, &res) == 0) { /* a literal: no lookup */
+        on_resolved(res, 0, c);
+        return;
+    }
+    int rc = dx__resolve_start(c->loop, host, port, on_resolved, c, &cl->resolving);
+    if (rc < 0)
+        dx__conn_fail(c, rc);
+}
+
+/* ---- the answers ------------------------------------------------------------------------ */
+
+/* Read what arrived; returns the head length once a whole head is in in[], 0 while
+ * incomplete, or a negative code (the connection is then failed). */
+static ssize_t read_head(dx_conn *c) {
+    client *cl = client_of(c);
+    uint8_t *buf;
+    ssize_t n = dx__conn_read(c, &buf);
+    if (n == DX_EINCOMPLETE)
+        return 0;
+    if (n <= 0) {
+        dx__conn_fail(c, n == 0 ? DX_EHANDSHAKE_EOF : (int)n);
+        return -1;
+    }
+    size_t head_len;
+    int rc = dx__conn_keep_input(c, buf, (size_t)n);
+    if (rc == 0)
+        rc = dx_http_scan_feed(&cl->scan, c->in, c->in_len, &head_len);
+    if (rc == DX_EINCOMPLETE)
+        return 0;
+    if (rc < 0) {
+        dx__conn_fail(c, rc);
+        return -1;
+    }
+    return (ssize_t)head_len;
+}
+
+static void on_proxy_answer(dx_conn *c, size_t head_len) {
+    client *cl = client_of(c);
+    dx_http_header headers[DX_DEFAULT_MAX_HEADERS];
+    dx_http_response resp;
+    int rc = dx_http_parse_response(c->in, head_len, &resp, headers, DX_DEFAULT_MAX_HEADERS);
+    if (rc < 0) {
+        dx__conn_fail(c, rc);
+        return;
+    }
+    if (resp.status < 200 || resp.status > 299) {
+        c->http_status = resp.status; /* 407: credentials; 403, 502... */
+        dx__conn_fail(c, DX_EPROXY);
+        return;
+    }
+    /* the tunnel is up: anything past the head already belongs to the server */
+    c->in_len -= head_len;
+    memmove(c->in, c->in + head_len, c->in_len);
+    cl->scan = (dx_http_scan){.max_head = c->opts->max_head};
+    cl->stage = STAGE_UPGRADE;
+    queue_or_fail(c, cl->request, cl->request_len);
+}
+
+static void on_upgrade_answer(dx_conn *c, size_t head_len) {
+    client *cl = client_of(c);
+    dx_http_header headers[DX_DEFAULT_MAX_HEADERS];
+    dx_http_response resp;
+    dx_ws_response ws;
+    int rc = dx_http_parse_response(c->in, head_len, &resp, headers, DX_DEFAULT_MAX_HEADERS);
+    if (rc == 0) {
+        c->http_status = resp.status;
+        rc = dx_handshake_check_response(&cl->hs, &cl->req, &resp, &ws);
+    }
+    if (rc == 0)
+        rc = dx__conn_set_info(c, (dx_span){0}, ws.protocol, ws.extensions, c->url);
+    if (rc < 0) {
+        dx__conn_fail(c, rc);
+        return;
+    }
+    dx__conn_open(c, head_len);
+}
+
+static void client_on_io(dx_conn *c, unsigned events) {
+    client *cl = client_of(c);
+    if (cl->stage == STAGE_CONNECTING) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+            err = errno;
+        if (err) {
+            cl->last_err = -err;
+            dx__conn_detach_fd(c);
+            try_next_address(c);
+        } else if (events & (DX_IO_WRITE | DX_IO_READ)) {
+            connected(c);
+        }
+        return;
+    }
+    if (!(events & DX_IO_READ) || cl->stage == STAGE_RESOLVING)
+        return;
+    ssize_t head_len = read_head(c);
+    if (head_len <= 0)
+        return;
+    if (cl->stage == STAGE_PROXY)
+        on_proxy_answer(c, (size_t)head_len);
+    else
+        on_upgrade_answer(c, (size_t)head_len);
+}
+
+static void client_on_timeout(dx_conn *c) {
+    client *cl = client_of(c);
+    bool connecting = cl->stage == STAGE_RESOLVING || cl->stage == STAGE_CONNECTING;
+    dx__conn_fail(c, connecting ? DX_ECONNECT_TIMEOUT : DX_EHANDSHAKE_TIMEOUT);
+}
+
+static void client_on_finish(dx_conn *c) {
+    client *cl = client_of(c);
+    dx__resolve_cancel(cl->resolving);
+    cl->resolving = NULL;
+}
+
+static void free_client(client *cl) {
+    if (!cl)
+        return;
+    if (cl->addrs)
+        freeaddrinfo(cl->addrs);
+    for (size_t i = 0; i < cl->num_protocols; i++)
+        free(cl->protocols[i]);
+    free(cl->protocols);
+    free(cl->request);
+    dx__free(A(), cl, sizeof(*cl));
+}
+
+static void client_release(dx_conn *c) {
+    free_client(client_of(c));
+    c->owner = NULL;
+}
+
+static const dx__conn_role client_role = {
+    .on_io = client_on_io,
+    .on_timeout = client_on_timeout,
+    .on_finish = client_on_finish,
+    .release = client_release,
+};
+
+/* ---- dx_client_connect --------------------------------------------------------------------- */
+
+static const char *env_get(const char *name) {
+    return getenv(name);
+}
+
+/* Copy what the request needs and write it (this checks every option). */
+static int prepare(client *cl, const dx_url *url, const dx_client_options *o) {
+    if (url->host.len > DX_PROXY_HOST_MAX)
+        return DX_EURL_HOST;
+    memcpy(cl->host, url->host.ptr, url->host.len);
+    cl->host_ipv6 = url->host_is_ipv6;
+    cl->port = url->port;
+    char resource[RESOURCE_MAX];
+    size_t rlen;
+    int rc = dx_url_write_resource(url, resource, sizeof resource, &rlen);
+    if (rc < 0)
+        return rc == DX_ENOSPACE ? DX_EHS_BAD_URL : rc;
+    if (o->num_protocols) {
+        cl->protocols = calloc(o->num_protocols, sizeof(char *));
+        if (!cl->protocols)
+            return DX_ENOMEM;
+        for (; cl->num_protocols < o->num_protocols; cl->num_protocols++) {
+            const char *p = o->protocols[cl->num_protocols];
+            if (!p)
+                return DX_EINVAL;
+            if (!(cl->protocols[cl->num_protocols] = strdup(p)))
+                return DX_ENOMEM;
+        }
+    }
+    cl->req = (dx_request_options){.host = cl->host,
+                                   .port = url->port,
+                                   .secure = url->secure,
+                                   .resource = resource,
+                                   .origin = o->origin,
+                                   .protocols = (const char *const *)cl->protocols,
+                                   .num_protocols = cl->num_protocols,
+                                   .headers = o->headers,
+                                   .num_headers = o->num_headers};
+    rc = dx_client_handshake_init(&cl->hs, NULL);
+    size_t need = 0;
+    if (rc == 0)
+        rc = dx_handshake_write_request(&cl->hs, &cl->req, NULL, 0, &need);
+    if (rc == DX_ENOSPACE) {
+        cl->request = malloc(need);
+        rc = cl->request ? dx_handshake_write_request(&cl->hs, &cl->req, cl->request, need,
+                                                      &cl->request_len)
+                         : DX_ENOMEM;
+    }
+    /* only what dx_handshake_check_response reads stays: protocols and extensions */
+    cl->req.resource = NULL;
+    cl->req.origin = NULL;
+    cl->req.headers = NULL;
+    cl->req.num_headers = 0;
+    if (rc < 0)
+        return rc;
+    if (o->proxy && *o->proxy) {
+        rc = dx__proxy_parse(o->proxy, &cl->proxy);
+        cl->use_proxy = rc == 0;
+    } else if (!o->proxy && !o->no_env_proxy) {
+        rc = dx__proxy_from_env(url->secure, cl->host, env_get, &cl->proxy);
+        cl->use_proxy = rc == 1;
+    }
+    return rc < 0 ? rc : 0;
+}
+
+int dx_client_connect(dx_conn **out, dx_loop *loop, const char *url, const dx_client_options *opts,
+                      const dx_conn_callbacks *cb, void *user) {
+    static const dx_client_options no_opts;
+    static const dx_conn_callbacks no_cb;
+    if (!out || !loop || !url)
+        return DX_EINVAL;
+    if (!opts)
+        opts = &no_opts;
+    dx_url u;
+    int rc = dx_url_parse(dx_span_cstr(url), &u);
+    if (rc < 0)
+        return rc;
+    if (u.secure)
+        return DX_ENOTSUP; /* wss:// arrives with TLS */
+    client *cl = dx__calloc(A(), sizeof(*cl));
+    dx_conn *c = dx__calloc(A(), sizeof(*c));
+    if (!cl || !c) {
+        rc = DX_ENOMEM;
+        goto fail;
+    }
+    cl->cb = cb ? *cb : no_cb;
+    dx__conn_options_resolve(&opts->conn, &cl->opts);
+    rc = prepare(cl, &u, opts);
+    if (rc < 0)
+        goto fail;
+    rc = dx__conn_init(c, loop, -1, DX_SIDE_CLIENT, &client_role, cl, &cl->opts, &cl->cb, user);
+    if (rc == 0)
+        rc = dx__conn_set_info(c, (dx_span){0}, (dx_span){0}, (dx_span){0}, url);
+    if (rc < 0) {
+        dx_timer_stop(loop, &c->timer);
+        goto fail;
+    }
+    c->seen = true; /* the application holds it from now on: on_close is owed */
+    dx_loop_defer(loop, &cl->start, begin, c);
+    *out = c;
+    return 0;
+fail:
+    if (c)
+        dx__free(A(), c->info, c->info_size);
+    dx__free(A(), c, sizeof(*c));
+    free_client(cl);
+    return rc;
+}
