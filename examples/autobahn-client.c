@@ -143,10 +143,8 @@ static void usage(void) {
 
 int main(int argc, char **argv) {
     run r = {.base = "ws://127.0.0.1:9001", .agent = "duplex"};
-    for (int i = 1; i < argc; i++) {
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!v)
-            usage();
+    for (int i = 1; i + 1 < argc; i += 2) { /* every option takes a value */
+        const char *v = argv[i + 1];
         if (strcmp(argv[i], "--url") == 0)
             r.base = v;
         else if (strcmp(argv[i], "--agent") == 0)
@@ -155,8 +153,9 @@ int main(int argc, char **argv) {
             r.only_case = strtoul(v, NULL, 10);
         else
             usage();
-        i++;
     }
+    if (argc % 2 == 0)
+        usage(); /* an option without its value */
     size_t n = strlen(r.base);
     char base[512];
     if (n == 0 || n >= sizeof base)

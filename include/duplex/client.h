@@ -43,7 +43,28 @@ typedef struct dx_client_options {
      */
     const char *proxy;
     bool no_env_proxy; /* ignore the proxy environment variables */
+
+    /*
+     * Opt-in reconnection. When a connection ends without the application having
+     * closed it (dx_conn_close or dx_conn_abort), a NEW connection to the same URL,
+     * with the same options, callbacks and user pointer, is created right after
+     * on_close returns and starts after a delay: reconnect_min_ms * 2^(n-1) for the
+     * n-th consecutive attempt, capped at reconnect_max_ms, times a random factor in
+     * [0.5, 1] (jitter, so that many clients do not return at once). A connection that
+     * opens resets n. on_reconnect receives the new connection (CONNECTING: to stop
+     * reconnecting, close it); its on_open is where to re-subscribe. No reconnection
+     * after reconnect_max_attempts consecutive failures, nor after the server refused
+     * the handshake with a 4xx status other than 408 and 429 (it would refuse again).
+     */
+    bool reconnect;
+    uint32_t reconnect_min_ms;       /* default 500 ms */
+    uint32_t reconnect_max_ms;       /* default 30 s */
+    unsigned reconnect_max_attempts; /* 0: no limit */
+    void (*on_reconnect)(dx_conn *c, unsigned attempt, uint32_t delay_ms, void *user);
 } dx_client_options;
+
+#define DX_DEFAULT_RECONNECT_MIN_MS 500u
+#define DX_DEFAULT_RECONNECT_MAX_MS 30000u
 
 /*
  * Open a connection to @url (ws://host[:port]/path?query; IPv6 literals in brackets).

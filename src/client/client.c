@@ -22,24 +22,40 @@
 #define RESOURCE_MAX 8192
 
 typedef enum stage {
-    STAGE_RESOLVING = 0, /* waiting for the addresses */
-    STAGE_CONNECTING,    /* connect() in progress */
-    STAGE_PROXY,         /* CONNECT sent; waiting for the proxy's answer */
-    STAGE_UPGRADE,       /* GET sent; waiting for the 101 */
+    STAGE_WAITING = 0, /* a reconnection waiting for its delay */
+    STAGE_RESOLVING,   /* waiting for the addresses */
+    STAGE_CONNECTING,  /* connect() in progress */
+    STAGE_PROXY,       /* CONNECT sent; waiting for the proxy's answer */
+    STAGE_UPGRADE,     /* GET sent; waiting for the 101 */
 } stage;
 
+/* What every connection of one dx_client_connect shares, reconnections included. */
+typedef struct client_config {
+    unsigned refs; /* one per connection still allocated */
+    dx_loop *loop;
+    char *url;               /* copied */
+    dx_client_options opts;  /* copied; its pointers point to the copies below */
+    char **protocols;        /* copies of the offered subprotocols */
+    char *origin;            /* copy, or NULL */
+    dx_http_header *headers; /* copies; each name and value is its own allocation */
+    char *proxy;             /* copy, or NULL */
+    dx_conn_options conn;    /* with defaults */
+    dx_conn_callbacks cb;    /* the application's, copied */
+    void *user;              /* given to every connection */
+} client_config;
+
+/* One connection attempt. */
 typedef struct client {
-    dx_conn_callbacks cb;             /* the application's, copied */
-    dx_conn_options opts;             /* with defaults */
+    client_config *cfg;
+    unsigned attempt;                 /* consecutive reconnections before this one succeeded */
+    bool opened;                      /* this attempt reached OPEN */
     dx_client_handshake hs;           /* key and expected accept */
     dx_request_options req;           /* what was offered, for the answer's checks */
     char host[DX_PROXY_HOST_MAX + 1]; /* the server's host, NUL-terminated */
     bool host_ipv6;
     uint16_t port;
-    uint8_t *request; /* the upgrade request, written at connect time */
+    uint8_t *request; /* the upgrade request */
     size_t request_len;
-    char **protocols; /* copies of the offered subprotocols */
-    size_t num_protocols;
     dx__proxy proxy;
     bool use_proxy;
     stage stage;
@@ -135,7 +151,7 @@ static void begin(dx_defer *d, void *user) {
     (void)d;
     dx_conn *c = user;
     client *cl = client_of(c);
-    if (c->phase != PHASE_HANDSHAKE)
+    if (c->phase != PHASE_HANDSHAKE || cl->stage != STAGE_RESOLVING)
         return; /* closed before it started */
     const char *host = cl->use_proxy ? cl->proxy.host : cl->host;
     uint16_t port = cl->use_proxy ? cl->proxy.port : cl->port;
@@ -218,6 +234,7 @@ static void on_upgrade_answer(dx_conn *c, size_t head_len) {
         dx__conn_fail(c, rc);
         return;
     }
+    cl->opened = true;
     dx__conn_open(c, head_len);
 }
 
@@ -250,6 +267,12 @@ static void client_on_io(dx_conn *c, unsigned events) {
 
 static void client_on_timeout(dx_conn *c) {
     client *cl = client_of(c);
+    if (cl->stage == STAGE_WAITING) { /* a reconnection's delay is over */
+        cl->stage = STAGE_RESOLVING;
+        dx_timer_start(c->loop, &c->timer, c->opts->handshake_timeout_ms);
+        begin(NULL, c);
+        return;
+    }
     bool connecting = cl->stage == STAGE_RESOLVING || cl->stage == STAGE_CONNECTING;
     dx__conn_fail(c, connecting ? DX_ECONNECT_TIMEOUT : DX_EHANDSHAKE_TIMEOUT);
 }
@@ -260,15 +283,105 @@ static void client_on_finish(dx_conn *c) {
     cl->resolving = NULL;
 }
 
+/* ---- the shared configuration ------------------------------------------------------------ */
+
+static void config_unref(client_config *cfg) {
+    if (!cfg || --cfg->refs > 0)
+        return;
+    free(cfg->url);
+    for (size_t i = 0; i < cfg->opts.num_protocols; i++)
+        free(cfg->protocols[i]);
+    free(cfg->protocols);
+    for (size_t i = 0; i < cfg->opts.num_headers; i++) {
+        free((void *)cfg->headers[i].name.ptr);
+        free((void *)cfg->headers[i].value.ptr);
+    }
+    free(cfg->headers);
+    free(cfg->origin);
+    free(cfg->proxy);
+    free(cfg);
+}
+
+static char *dup_span(dx_span s) {
+    char *p = malloc(s.len + 1);
+    if (p) {
+        if (s.len)
+            memcpy(p, s.ptr, s.len);
+        p[s.len] = '\0';
+    }
+    return p;
+}
+
+/* Copy everything @o points to, so that reconnections can use it later. */
+static int config_new(client_config **out, dx_loop *loop, const char *url,
+                      const dx_client_options *o, const dx_conn_callbacks *cb, void *user) {
+    client_config *cfg = calloc(1, sizeof(*cfg));
+    if (!cfg)
+        return DX_ENOMEM;
+    cfg->refs = 1;
+    cfg->loop = loop;
+    cfg->opts = *o;
+    cfg->opts.num_protocols = cfg->opts.num_headers = 0;
+    cfg->user = user;
+    if (cb)
+        cfg->cb = *cb;
+    dx__conn_options_resolve(&o->conn, &cfg->conn);
+    if (!cfg->opts.reconnect_min_ms)
+        cfg->opts.reconnect_min_ms = DX_DEFAULT_RECONNECT_MIN_MS;
+    if (!cfg->opts.reconnect_max_ms)
+        cfg->opts.reconnect_max_ms = DX_DEFAULT_RECONNECT_MAX_MS;
+    int rc = DX_ENOMEM;
+    if (!(cfg->url = strdup(url)) || (o->origin && !(cfg->origin = strdup(o->origin))) ||
+        (o->proxy && !(cfg->proxy = strdup(o->proxy))))
+        goto fail;
+    cfg->opts.origin = cfg->origin;
+    cfg->opts.proxy = cfg->proxy;
+    if (o->num_protocols && !(cfg->protocols = calloc(o->num_protocols, sizeof(char *))))
+        goto fail;
+    for (; cfg->opts.num_protocols < o->num_protocols; cfg->opts.num_protocols++) {
+        const char *p = o->protocols[cfg->opts.num_protocols];
+        if (!p) {
+            rc = DX_EINVAL;
+            goto fail;
+        }
+        if (!(cfg->protocols[cfg->opts.num_protocols] = strdup(p)))
+            goto fail;
+    }
+    cfg->opts.protocols = (const char *const *)cfg->protocols;
+    if (o->num_headers && !(cfg->headers = calloc(o->num_headers, sizeof(dx_http_header))))
+        goto fail;
+    for (; cfg->opts.num_headers < o->num_headers; cfg->opts.num_headers++) {
+        const dx_http_header *h = &o->headers[cfg->opts.num_headers];
+        dx_http_header *d = &cfg->headers[cfg->opts.num_headers];
+        if ((h->name.len && !h->name.ptr) || (h->value.len && !h->value.ptr)) {
+            rc = DX_EINVAL;
+            goto fail;
+        }
+        char *name = dup_span(h->name), *value = dup_span(h->value);
+        d->name = (dx_span){(const uint8_t *)name, h->name.len};
+        d->value = (dx_span){(const uint8_t *)value, h->value.len};
+        if (!name || !value) {
+            cfg->opts.num_headers++; /* so that both are freed */
+            goto fail;
+        }
+    }
+    cfg->opts.headers = cfg->headers;
+    *out = cfg;
+    return 0;
+fail:
+    config_unref(cfg);
+    return rc;
+}
+
+/* ---- one attempt ------------------------------------------------------------------------- */
+
 static void free_client(client *cl) {
     if (!cl)
         return;
     if (cl->addrs)
         freeaddrinfo(cl->addrs);
-    for (size_t i = 0; i < cl->num_protocols; i++)
-        free(cl->protocols[i]);
-    free(cl->protocols);
     free(cl->request);
+    config_unref(cl->cfg);
     dx__free(A(), cl, sizeof(*cl));
 }
 
@@ -277,21 +390,14 @@ static void client_release(dx_conn *c) {
     c->owner = NULL;
 }
 
-static const dx__conn_role client_role = {
-    .on_io = client_on_io,
-    .on_timeout = client_on_timeout,
-    .on_finish = client_on_finish,
-    .release = client_release,
-};
-
-/* ---- dx_client_connect --------------------------------------------------------------------- */
-
 static const char *env_get(const char *name) {
     return getenv(name);
 }
 
-/* Copy what the request needs and write it (this checks every option). */
-static int prepare(client *cl, const dx_url *url, const dx_client_options *o) {
+/* Write the request for this attempt (a fresh key each time; this also checks every
+ * option) and choose the proxy. */
+static int prepare(client *cl, const dx_url *url) {
+    const dx_client_options *o = &cl->cfg->opts;
     if (url->host.len > DX_PROXY_HOST_MAX)
         return DX_EURL_HOST;
     memcpy(cl->host, url->host.ptr, url->host.len);
@@ -302,25 +408,13 @@ static int prepare(client *cl, const dx_url *url, const dx_client_options *o) {
     int rc = dx_url_write_resource(url, resource, sizeof resource, &rlen);
     if (rc < 0)
         return rc == DX_ENOSPACE ? DX_EHS_BAD_URL : rc;
-    if (o->num_protocols) {
-        cl->protocols = calloc(o->num_protocols, sizeof(char *));
-        if (!cl->protocols)
-            return DX_ENOMEM;
-        for (; cl->num_protocols < o->num_protocols; cl->num_protocols++) {
-            const char *p = o->protocols[cl->num_protocols];
-            if (!p)
-                return DX_EINVAL;
-            if (!(cl->protocols[cl->num_protocols] = strdup(p)))
-                return DX_ENOMEM;
-        }
-    }
     cl->req = (dx_request_options){.host = cl->host,
                                    .port = url->port,
                                    .secure = url->secure,
                                    .resource = resource,
                                    .origin = o->origin,
-                                   .protocols = (const char *const *)cl->protocols,
-                                   .num_protocols = cl->num_protocols,
+                                   .protocols = o->protocols,
+                                   .num_protocols = o->num_protocols,
                                    .headers = o->headers,
                                    .num_headers = o->num_headers};
     rc = dx_client_handshake_init(&cl->hs, NULL);
@@ -333,11 +427,7 @@ static int prepare(client *cl, const dx_url *url, const dx_client_options *o) {
                                                       &cl->request_len)
                          : DX_ENOMEM;
     }
-    /* only what dx_handshake_check_response reads stays: protocols and extensions */
-    cl->req.resource = NULL;
-    cl->req.origin = NULL;
-    cl->req.headers = NULL;
-    cl->req.num_headers = 0;
+    cl->req.resource = NULL; /* only protocols and extensions are read again */
     if (rc < 0)
         return rc;
     if (o->proxy && *o->proxy) {
@@ -350,16 +440,21 @@ static int prepare(client *cl, const dx_url *url, const dx_client_options *o) {
     return rc < 0 ? rc : 0;
 }
 
-int dx_client_connect(dx_conn **out, dx_loop *loop, const char *url, const dx_client_options *opts,
-                      const dx_conn_callbacks *cb, void *user) {
-    static const dx_client_options no_opts;
-    static const dx_conn_callbacks no_cb;
-    if (!out || !loop || !url)
-        return DX_EINVAL;
-    if (!opts)
-        opts = &no_opts;
+static void client_after_close(dx_conn *c);
+
+static const dx__conn_role client_role = {
+    .on_io = client_on_io,
+    .on_timeout = client_on_timeout,
+    .on_finish = client_on_finish,
+    .after_close = client_after_close,
+    .release = client_release,
+};
+
+/* Create attempt number @attempt (0: the first), starting after @delay_ms (0: at the end of
+ * this loop iteration). */
+static int start_attempt(client_config *cfg, unsigned attempt, uint32_t delay_ms, dx_conn **out) {
     dx_url u;
-    int rc = dx_url_parse(dx_span_cstr(url), &u);
+    int rc = dx_url_parse(dx_span_cstr(cfg->url), &u);
     if (rc < 0)
         return rc;
     if (u.secure)
@@ -367,29 +462,82 @@ int dx_client_connect(dx_conn **out, dx_loop *loop, const char *url, const dx_cl
     client *cl = dx__calloc(A(), sizeof(*cl));
     dx_conn *c = dx__calloc(A(), sizeof(*c));
     if (!cl || !c) {
-        rc = DX_ENOMEM;
-        goto fail;
+        dx__free(A(), cl, sizeof(*cl));
+        dx__free(A(), c, sizeof(*c));
+        return DX_ENOMEM;
     }
-    cl->cb = cb ? *cb : no_cb;
-    dx__conn_options_resolve(&opts->conn, &cl->opts);
-    rc = prepare(cl, &u, opts);
-    if (rc < 0)
-        goto fail;
-    rc = dx__conn_init(c, loop, -1, DX_SIDE_CLIENT, &client_role, cl, &cl->opts, &cl->cb, user);
+    cl->cfg = cfg;
+    cfg->refs++;
+    cl->attempt = attempt;
+    rc = prepare(cl, &u);
     if (rc == 0)
-        rc = dx__conn_set_info(c, (dx_span){0}, (dx_span){0}, (dx_span){0}, url);
+        rc = dx__conn_init(c, cfg->loop, -1, DX_SIDE_CLIENT, &client_role, cl, &cfg->conn, &cfg->cb,
+                           cfg->user);
+    if (rc == 0)
+        rc = dx__conn_set_info(c, (dx_span){0}, (dx_span){0}, (dx_span){0}, cfg->url);
     if (rc < 0) {
-        dx_timer_stop(loop, &c->timer);
-        goto fail;
+        dx_timer_stop(cfg->loop, &c->timer);
+        dx__free(A(), c->info, c->info_size);
+        dx__free(A(), c, sizeof(*c));
+        free_client(cl);
+        return rc;
     }
     c->seen = true; /* the application holds it from now on: on_close is owed */
-    dx_loop_defer(loop, &cl->start, begin, c);
+    if (delay_ms) {
+        cl->stage = STAGE_WAITING;
+        dx_timer_start(cfg->loop, &c->timer, delay_ms);
+    } else {
+        cl->stage = STAGE_RESOLVING;
+        dx_loop_defer(cfg->loop, &cl->start, begin, c);
+    }
     *out = c;
     return 0;
-fail:
-    if (c)
-        dx__free(A(), c->info, c->info_size);
-    dx__free(A(), c, sizeof(*c));
-    free_client(cl);
+}
+
+/* min * 2^(n-1), capped, times a random factor in [0.5, 1]. */
+static uint32_t backoff_ms(const dx_client_options *o, unsigned n) {
+    uint64_t d = o->reconnect_min_ms;
+    for (unsigned i = 1; i < n && d < o->reconnect_max_ms; i++)
+        d *= 2;
+    if (d > o->reconnect_max_ms)
+        d = o->reconnect_max_ms;
+    uint32_t r = 0;
+    dx_random_bytes((uint8_t *)&r, sizeof r);
+    d = d / 2 + (d - d / 2) * r / UINT32_MAX;
+    return d ? (uint32_t)d : 1;
+}
+
+static void client_after_close(dx_conn *c) {
+    client *cl = client_of(c);
+    client_config *cfg = cl->cfg;
+    if (!cfg->opts.reconnect || c->app_closed)
+        return;
+    int st = c->http_status;
+    if (c->error == DX_EHS_STATUS && st >= 400 && st < 500 && st != 408 && st != 429)
+        return; /* a refusal that would come again */
+    unsigned n = cl->opened ? 1 : cl->attempt + 1;
+    if (cfg->opts.reconnect_max_attempts && n > cfg->opts.reconnect_max_attempts)
+        return;
+    uint32_t delay = backoff_ms(&cfg->opts, n);
+    dx_conn *next;
+    if (start_attempt(cfg, n, delay, &next) < 0)
+        return; /* out of memory: nothing left to report to */
+    if (cfg->opts.on_reconnect)
+        cfg->opts.on_reconnect(next, n, delay, cfg->user);
+}
+
+/* ---- dx_client_connect --------------------------------------------------------------------- */
+
+int dx_client_connect(dx_conn **out, dx_loop *loop, const char *url, const dx_client_options *opts,
+                      const dx_conn_callbacks *cb, void *user) {
+    static const dx_client_options no_opts;
+    if (!out || !loop || !url)
+        return DX_EINVAL;
+    client_config *cfg;
+    int rc = config_new(&cfg, loop, url, opts ? opts : &no_opts, cb, user);
+    if (rc < 0)
+        return rc;
+    rc = start_attempt(cfg, 0, 0, out);
+    config_unref(cfg); /* the attempt holds its own reference */
     return rc;
 }

@@ -241,6 +241,8 @@ static void finish(dx_conn *c) {
             c->cb->on_close(c, &info, c->user);
     }
     dx_loop_defer(c->loop, &c->defer, free_conn, c);
+    if (c->role && c->role->after_close)
+        c->role->after_close(c);
 }
 
 /* Abnormal end: no closing handshake (or not a finished one). */
@@ -831,9 +833,9 @@ int dx__conn_close(dx_conn *c, uint16_t code, const char *reason) {
     return close_with(c, code, dx_span_cstr(reason));
 }
 
-int dx_conn_close(dx_conn *c, uint16_t code, dx_span reason) {
-    if (!c)
-        return DX_EINVAL;
+/* The browser's checks on close(code, reason), side by side. */
+static int check_close(const dx_conn *c, uint16_t *code_io, dx_span reason) {
+    uint16_t code = *code_io;
     if (reason.len && !code)
         code = DX_CLOSE_NORMAL; /* the browser's rule */
     if (code && (c->side == DX_SIDE_CLIENT ? code != DX_CLOSE_NORMAL && (code < 3000 || code > 4999)
@@ -842,6 +844,17 @@ int dx_conn_close(dx_conn *c, uint16_t code, dx_span reason) {
     if (reason.len > DX_MAX_CLOSE_REASON || (reason.len && !reason.ptr) ||
         !dx_utf8_valid(reason.ptr, reason.len))
         return DX_ECLOSE_REASON;
+    *code_io = code;
+    return 0;
+}
+
+int dx_conn_close(dx_conn *c, uint16_t code, dx_span reason) {
+    if (!c)
+        return DX_EINVAL;
+    int rc = check_close(c, &code, reason);
+    if (rc < 0)
+        return rc;
+    c->app_closed = true;
     if (c->phase == PHASE_HANDSHAKE) {
         end_abnormally(c, 0, false);
         return 0;
@@ -850,8 +863,10 @@ int dx_conn_close(dx_conn *c, uint16_t code, dx_span reason) {
 }
 
 void dx_conn_abort(dx_conn *c) {
-    if (c)
-        end_abnormally(c, 0, false);
+    if (!c)
+        return;
+    c->app_closed = true;
+    end_abnormally(c, 0, false);
 }
 
 void dx_conn_pause(dx_conn *c) {

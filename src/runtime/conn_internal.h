@@ -27,6 +27,8 @@ typedef struct dx__conn_role {
     void (*on_timeout)(dx_conn *c);
     /* The connection finished (on_close is about to run): unlink from the owner. */
     void (*on_finish)(dx_conn *c);
+    /* on_close has returned (or was not owed). */
+    void (*after_close)(dx_conn *c);
     /* Free what the role attached (c->role_data), at the final free. */
     void (*release)(dx_conn *c);
 } dx__conn_role;
@@ -86,6 +88,7 @@ struct dx_conn {
     bool drain_wanted;       /* went above low_water or a send was refused */
     bool in_pending;         /* in[] holds frames to deliver on resume */
     bool linger_after_raw;   /* end once raw[] is written (HTTP refusal) */
+    bool app_closed;         /* the application called dx_conn_close or dx_conn_abort */
 };
 
 /* Fill zero fields of @in with defaults into @out. */
