@@ -215,9 +215,6 @@ DX_API dx_span dx_conn_protocol(const dx_conn *c);
 DX_API dx_span dx_conn_extensions(const dx_conn *c);
 /* The URL a client connection was opened with (NUL-terminated); "" on the server. */
 DX_API const char *dx_conn_url(const dx_conn *c);
-/* The request target ("/path?query") a server connection was opened with; "" on a
- * client. Valid for @c's life. */
-DX_API dx_span dx_conn_resource(const dx_conn *c);
 /* The HTTP status the server answered a client's handshake with (101 when it
  * opened; 0 before an answer). Useful in on_error with DX_EHS_STATUS. */
 DX_API int dx_conn_http_status(const dx_conn *c);

@@ -277,6 +277,15 @@ DX_API bool dx_proto_wants_write(const dx_proto *p);
 /* Current state. */
 DX_API dx_proto_state dx_proto_get_state(const dx_proto *p);
 
+/*
+ * True when @p holds nothing but its configuration: OPEN, at a frame boundary, no
+ * message in progress in either direction, nothing waiting to be written. A fresh
+ * proto created with the same config behaves exactly the same, so a runtime may
+ * destroy an idle proto and create a new one when bytes arrive or a send comes (how
+ * duplex keeps idle connections small).
+ */
+DX_API bool dx_proto_is_idle(const dx_proto *p);
+
 /* True when the transport may be closed now: the state is CLOSED and the output is
  * empty. (§7.1.1: the server closes TCP first; a client should wait a little for
  * the server to do so; that timing belongs to the runtime.) */

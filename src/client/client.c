@@ -41,6 +41,7 @@ typedef struct client_config {
     char *proxy;             /* copy, or NULL */
     dx_conn_options conn;    /* with defaults */
     dx_conn_callbacks cb;    /* the application's, copied */
+    dx__conn_class cls;      /* role, cb and conn, for every attempt */
     void *user;              /* given to every connection */
 } client_config;
 
@@ -90,7 +91,7 @@ static void connected(dx_conn *c) {
     int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     c->want_write = false;
-    cl->scan = (dx_http_scan){.max_head = c->opts->max_head};
+    cl->scan = (dx_http_scan){.max_head = c->cls->opts->max_head};
     if (cl->use_proxy) {
         char buf[DX_PROXY_HOST_MAX * 2 + DX_PROXY_AUTH_MAX + 128];
         size_t len;
@@ -186,7 +187,7 @@ static ssize_t read_head(dx_conn *c) {
     size_t head_len;
     int rc = dx__conn_keep_input(c, buf, (size_t)n);
     if (rc == 0)
-        rc = dx_http_scan_feed(&cl->scan, c->in, c->in_len, &head_len);
+        rc = dx_http_scan_feed(&cl->scan, dx__conn_in(c), dx__conn_in_len(c), &head_len);
     if (rc == DX_EINCOMPLETE)
         return 0;
     if (rc < 0) {
@@ -200,20 +201,20 @@ static void on_proxy_answer(dx_conn *c, size_t head_len) {
     client *cl = client_of(c);
     dx_http_header headers[DX_DEFAULT_MAX_HEADERS];
     dx_http_response resp;
-    int rc = dx_http_parse_response(c->in, head_len, &resp, headers, DX_DEFAULT_MAX_HEADERS);
+    int rc =
+        dx_http_parse_response(dx__conn_in(c), head_len, &resp, headers, DX_DEFAULT_MAX_HEADERS);
     if (rc < 0) {
         dx__conn_fail(c, rc);
         return;
     }
     if (resp.status < 200 || resp.status > 299) {
-        c->http_status = resp.status; /* 407: credentials; 403, 502... */
+        c->http_status = (uint16_t)resp.status; /* 407: credentials; 403, 502... */
         dx__conn_fail(c, DX_EPROXY);
         return;
     }
     /* the tunnel is up: anything past the head already belongs to the server */
-    c->in_len -= head_len;
-    memmove(c->in, c->in + head_len, c->in_len);
-    cl->scan = (dx_http_scan){.max_head = c->opts->max_head};
+    dx__conn_drop_input(c, head_len);
+    cl->scan = (dx_http_scan){.max_head = c->cls->opts->max_head};
     cl->stage = STAGE_UPGRADE;
     queue_or_fail(c, cl->request, cl->request_len);
 }
@@ -223,13 +224,14 @@ static void on_upgrade_answer(dx_conn *c, size_t head_len) {
     dx_http_header headers[DX_DEFAULT_MAX_HEADERS];
     dx_http_response resp;
     dx_ws_response ws;
-    int rc = dx_http_parse_response(c->in, head_len, &resp, headers, DX_DEFAULT_MAX_HEADERS);
+    int rc =
+        dx_http_parse_response(dx__conn_in(c), head_len, &resp, headers, DX_DEFAULT_MAX_HEADERS);
     if (rc == 0) {
-        c->http_status = resp.status;
+        c->http_status = (uint16_t)resp.status;
         rc = dx_handshake_check_response(&cl->hs, &cl->req, &resp, &ws);
     }
     if (rc == 0)
-        rc = dx__conn_set_info(c, (dx_span){0}, ws.protocol, ws.extensions, c->url);
+        rc = dx__conn_set_info(c, ws.protocol, ws.extensions, cl->cfg->url);
     if (rc < 0) {
         dx__conn_fail(c, rc);
         return;
@@ -269,7 +271,7 @@ static void client_on_timeout(dx_conn *c) {
     client *cl = client_of(c);
     if (cl->stage == STAGE_WAITING) { /* a reconnection's delay is over */
         cl->stage = STAGE_RESOLVING;
-        dx_timer_start(c->loop, &c->timer, c->opts->handshake_timeout_ms);
+        dx_timer_start(c->loop, &c->timer, c->cls->opts->handshake_timeout_ms);
         begin(NULL, c);
         return;
     }
@@ -468,16 +470,15 @@ static int start_attempt(client_config *cfg, unsigned attempt, uint32_t delay_ms
     }
     cl->cfg = cfg;
     cfg->refs++;
+    cfg->cls = (dx__conn_class){&client_role, &cfg->cb, &cfg->conn};
     cl->attempt = attempt;
     rc = prepare(cl, &u);
     if (rc == 0)
-        rc = dx__conn_init(c, cfg->loop, -1, DX_SIDE_CLIENT, &client_role, cl, &cfg->conn, &cfg->cb,
-                           cfg->user);
+        rc = dx__conn_init(c, cfg->loop, -1, DX_SIDE_CLIENT, &cfg->cls, cl, cfg->user);
     if (rc == 0)
-        rc = dx__conn_set_info(c, (dx_span){0}, (dx_span){0}, (dx_span){0}, cfg->url);
+        rc = dx__conn_set_info(c, (dx_span){0}, (dx_span){0}, cfg->url);
     if (rc < 0) {
         dx_timer_stop(cfg->loop, &c->timer);
-        dx__free(A(), c->info, c->info_size);
         dx__free(A(), c, sizeof(*c));
         free_client(cl);
         return rc;

@@ -5,17 +5,22 @@
  *
  * Receive: one recv into the loop's shared buffer, then every frame of it through
  * dx_proto_recv, each event straight to its callback. A connection keeps bytes of
- * its own only when it must: a message spread over several reads (msg[]), or input
- * that arrived while the application paused it (in[]).
+ * its own only when it must: a message spread over several reads (msg), or input
+ * that arrived while the application paused it (in).
  *
  * Send: frames go into the proto's output; the connection joins the loop's flush
  * list, and the before-poll hook writes each listed connection once. EPOLLOUT is
  * asked for only while bytes remain.
  *
+ * Idle: a connection with nothing in flight gives back its buffers and even its
+ * proto (a fresh one is made when bytes come or go), so what a server holds per idle
+ * client is the dx_conn itself.
+ *
  * End: every path leads to finish(), which closes the socket, calls on_error and
- * on_close once, and queues the free for the end of the iteration. After a closing
- * handshake the side that is done shuts its write half and lingers until the peer's
- * FIN (bounded by close_timeout_ms), so the last frames are never lost to a reset.
+ * on_close once, and puts the connection on the loop's dead list, freed at the end of
+ * the iteration. After a closing handshake the side that is done shuts its write half
+ * and lingers until the peer's FIN (bounded by close_timeout_ms), so the last frames
+ * are never lost to a reset.
  */
 #include "runtime/conn_internal.h"
 #include "duplex/utf8.h"
@@ -30,16 +35,29 @@
 #include <unistd.h>
 
 #define FLUSH_BUDGET 4096  /* connections written per hook pass before yielding */
-#define SETTLE_TICK_MS 500 /* first keep-alive tick after open: drop spare buffers */
+#define SETTLE_TICK_MS 500 /* first keep-alive tick after open: give back spare memory */
+#define TICK_MAX_MS 60000  /* a quiet connection is looked at least this often */
 
-static uint64_t now_us(void) {
+static uint32_t now_us32(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    return (uint32_t)((uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u);
+}
+
+static uint32_t now_ms32(const dx_conn *c) {
+    return (uint32_t)dx_loop_now(c->loop);
 }
 
 static const dx_allocator *alloc_of(const dx_conn *c) {
     return c->loop->alloc;
+}
+
+static const dx_conn_options *opts_of(const dx_conn *c) {
+    return c->cls->opts;
+}
+
+static const dx_conn_callbacks *cb_of(const dx_conn *c) {
+    return c->cls->cb;
 }
 
 /* ---- options ------------------------------------------------------------------- */
@@ -72,72 +90,113 @@ void dx__conn_options_resolve(const dx_conn_options *in, dx_conn_options *out) {
 
 /* ---- byte buffers ------------------------------------------------------------------ */
 
-/* Make room for @need bytes in a buffer of *@cap (doubling, from 256). */
-static int reserve(const dx_allocator *a, uint8_t **buf, size_t *cap, size_t used, size_t need) {
-    if (need <= *cap)
+static size_t buf_len(const dx__buf *b) {
+    return b ? b->len : 0;
+}
+
+/* Make room for @need bytes in *@bp (doubling, from 256 bytes of data). */
+static int buf_reserve(const dx_allocator *a, dx__buf **bp, size_t need) {
+    dx__buf *b = *bp;
+    size_t cap = b ? b->cap : 0;
+    if (need <= cap)
         return 0;
-    size_t n = *cap ? *cap : 256;
+    size_t n = cap ? cap : 256;
     while (n < need)
-        n = n > SIZE_MAX / 2 ? need : n * 2;
-    uint8_t *p = dx__alloc(a, n);
-    if (!p)
+        n = n > SIZE_MAX / 4 ? need : n * 2;
+    dx__buf *nb = dx__alloc(a, sizeof(dx__buf) + n);
+    if (!nb)
         return DX_ENOMEM;
-    if (used)
-        memcpy(p, *buf, used);
-    dx__free(a, *buf, *cap);
-    *buf = p;
-    *cap = n;
+    nb->cap = n;
+    nb->len = b ? b->len : 0;
+    if (nb->len)
+        memcpy(nb->data, b->data, nb->len);
+    if (b)
+        dx__free(a, b, sizeof(dx__buf) + b->cap);
+    *bp = nb;
     return 0;
 }
 
-static void release(const dx_allocator *a, uint8_t **buf, size_t *cap) {
-    dx__free(a, *buf, *cap);
-    *buf = NULL;
-    *cap = 0;
+static int buf_append(const dx_allocator *a, dx__buf **bp, const uint8_t *p, size_t n) {
+    if (buf_reserve(a, bp, buf_len(*bp) + n) != 0)
+        return DX_ENOMEM;
+    if (n)
+        memcpy((*bp)->data + (*bp)->len, p, n);
+    (*bp)->len += n;
+    return 0;
+}
+
+static void buf_free(const dx_allocator *a, dx__buf **bp) {
+    if (*bp)
+        dx__free(a, *bp, sizeof(dx__buf) + (*bp)->cap);
+    *bp = NULL;
+}
+
+/* Drop the first @n bytes; free the buffer once it is empty. */
+static void buf_consume(const dx_allocator *a, dx__buf **bp, size_t n) {
+    dx__buf *b = *bp;
+    if (!b)
+        return;
+    if (n >= b->len) {
+        buf_free(a, bp);
+        return;
+    }
+    memmove(b->data, b->data + n, b->len - n);
+    b->len -= n;
 }
 
 int dx__conn_keep_input(dx_conn *c, const uint8_t *p, size_t n) {
-    if (reserve(alloc_of(c), &c->in, &c->in_cap, c->in_len, c->in_len + n) != 0)
-        return DX_ENOMEM;
-    memcpy(c->in + c->in_len, p, n);
-    c->in_len += n;
-    return 0;
+    return buf_append(alloc_of(c), &c->in, p, n);
+}
+
+void dx__conn_drop_input(dx_conn *c, size_t n) {
+    buf_consume(alloc_of(c), &c->in, n);
 }
 
 int dx__conn_queue_raw(dx_conn *c, const uint8_t *p, size_t n) {
-    if (reserve(alloc_of(c), &c->raw, &c->raw_cap, c->raw_len, c->raw_len + n) != 0)
-        return DX_ENOMEM;
-    memcpy(c->raw + c->raw_len, p, n);
-    c->raw_len += n;
-    dx__conn_want_flush(c);
+    int rc = buf_append(alloc_of(c), &c->raw, p, n);
+    if (rc == 0)
+        dx__conn_want_flush(c);
+    return rc;
+}
+
+static size_t info_size(const dx_conn *c) {
+    if (!c->info)
+        return 0;
+    size_t n = (size_t)c->protocol_len + c->extensions_len;
+    return n + strlen(c->info + n) + 1;
+}
+
+int dx__conn_set_info(dx_conn *c, dx_span protocol, dx_span extensions, const char *url) {
+    size_t url_len = url ? strlen(url) : 0;
+    if (protocol.len > UINT16_MAX || extensions.len > UINT16_MAX)
+        return DX_EINVAL;
+    char *block = NULL;
+    size_t size = protocol.len + extensions.len + url_len + 1;
+    if (size > 1) {
+        /* the arguments may point into the old block: copy first, free after */
+        block = dx__alloc(alloc_of(c), size);
+        if (!block)
+            return DX_ENOMEM;
+        if (protocol.len)
+            memcpy(block, protocol.ptr, protocol.len);
+        if (extensions.len)
+            memcpy(block + protocol.len, extensions.ptr, extensions.len);
+        if (url_len)
+            memcpy(block + protocol.len + extensions.len, url, url_len);
+        block[size - 1] = '\0';
+    }
+    dx__free(alloc_of(c), c->info, info_size(c));
+    c->info = block;
+    c->protocol_len = (uint16_t)protocol.len;
+    c->extensions_len = (uint16_t)extensions.len;
     return 0;
 }
 
-int dx__conn_set_info(dx_conn *c, dx_span resource, dx_span protocol, dx_span extensions,
-                      const char *url) {
-    size_t url_len = url ? strlen(url) : 0;
-    size_t size = resource.len + protocol.len + extensions.len + url_len + 1;
-    char *block = dx__alloc(alloc_of(c), size), *p = block;
-    if (!block)
-        return DX_ENOMEM;
-    /* the arguments may point into the old block: copy first, free after */
-    const dx_span parts[3] = {resource, protocol, extensions};
-    dx_span *dst[3] = {&c->resource, &c->protocol, &c->extensions};
-    for (int i = 0; i < 3; i++) {
-        if (parts[i].len)
-            memcpy(p, parts[i].ptr, parts[i].len);
-        *dst[i] = (dx_span){(const uint8_t *)p, parts[i].len};
-        p += parts[i].len;
-    }
-    if (url_len)
-        memcpy(p, url, url_len);
-    p[url_len] = '\0';
-    c->url = p;
-    dx__free(alloc_of(c), c->info, c->info_size);
-    c->info = block;
-    c->info_size = size;
-    return 0;
-}
+/* ---- the proto, made on demand ------------------------------------------------------ */
+
+/* The proto of an OPEN connection, made afresh if it was dropped while idle. NULL
+ * when out of memory (the connection is then failed). */
+static dx_proto *proto_of(dx_conn *c);
 
 /* ---- the flush list and the watcher --------------------------------------------------- */
 
@@ -173,13 +232,11 @@ static void unlist_flush(dx_conn *c) {
 }
 
 static size_t buffered(const dx_conn *c) {
-    return c->raw_len + (c->proto ? dx_proto_output(c->proto).len : 0);
+    return buf_len(c->raw) + (c->proto ? dx_proto_output(c->proto).len : 0);
 }
 
 void dx__conn_update_io(dx_conn *c) {
-    if (c->phase == PHASE_DEAD)
-        return;
-    if (c->fd < 0)
+    if (c->phase == PHASE_DEAD || c->fd < 0)
         return; /* the client has no socket while it resolves */
     unsigned want = 0;
     if (!c->paused || c->phase == PHASE_LINGER)
@@ -201,18 +258,32 @@ void dx__conn_update_io(dx_conn *c) {
 
 /* ---- the end -------------------------------------------------------------------------- */
 
-static void free_conn(dx_defer *d, void *user) {
-    (void)d;
-    dx_conn *c = user;
+static void free_conn(dx_conn *c) {
     const dx_allocator *a = alloc_of(c);
-    if (c->role && c->role->release)
-        c->role->release(c);
+    if (c->cls->role->release)
+        c->cls->role->release(c);
     dx_proto_destroy(c->proto);
-    release(a, &c->in, &c->in_cap);
-    release(a, &c->raw, &c->raw_cap);
-    release(a, &c->msg, &c->msg_cap);
-    dx__free(a, c->info, c->info_size);
+    buf_free(a, &c->in);
+    buf_free(a, &c->raw);
+    buf_free(a, &c->msg);
+    dx__free(a, c->info, info_size(c));
     dx__free(a, c, sizeof(*c));
+}
+
+/* End of the iteration: free the connections that finished in it. */
+static void reap(dx_defer *d, void *user) {
+    (void)d;
+    dx_loop *l = user;
+    while (l->dead_head) {
+        dx_conn *c = l->dead_head;
+        l->dead_head = c->flush_next;
+        free_conn(c);
+    }
+}
+
+static void queue_reap(dx_loop *l) {
+    if (!dx_defer_is_queued(&l->reap))
+        dx_loop_defer(l, &l->reap, reap, l);
 }
 
 /* The single exit: close the socket, tell the application once, free later. */
@@ -227,22 +298,26 @@ static void finish(dx_conn *c) {
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
-    if (c->role && c->role->on_finish)
-        c->role->on_finish(c);
+    const dx__conn_role *role = c->cls->role;
+    if (role->on_finish)
+        role->on_finish(c);
     if (c->seen) {
-        if (c->error && c->cb->on_error)
-            c->cb->on_error(c, c->error, c->user);
+        const dx_conn_callbacks *cb = cb_of(c);
+        if (c->error && cb->on_error)
+            cb->on_error(c, c->error, c->user);
         dx_close_info info = {.code = c->close_code ? c->close_code : DX_CLOSE_ABNORMAL,
-                              .reason = c->close_reason,
+                              .reason = {c->close_reason, c->close_reason_len},
                               .clean = c->clean,
                               .remote = c->remote,
                               .error = c->error};
-        if (c->cb->on_close)
-            c->cb->on_close(c, &info, c->user);
+        if (cb->on_close)
+            cb->on_close(c, &info, c->user);
     }
-    dx_loop_defer(c->loop, &c->defer, free_conn, c);
-    if (c->role && c->role->after_close)
-        c->role->after_close(c);
+    c->flush_next = c->loop->dead_head;
+    c->loop->dead_head = c;
+    queue_reap(c->loop);
+    if (role->after_close)
+        role->after_close(c);
 }
 
 /* Abnormal end: no closing handshake (or not a finished one). */
@@ -251,7 +326,7 @@ static void end_abnormally(dx_conn *c, int err, bool remote) {
         return;
     if (!c->close_code) { /* no close event yet: the transport just ended */
         c->close_code = DX_CLOSE_ABNORMAL;
-        c->close_reason = (dx_span){0};
+        c->close_reason_len = 0;
         c->remote = remote;
     }
     if (!c->error)
@@ -270,7 +345,7 @@ static void enter_linger(dx_conn *c) {
     /* §7.1.1: after a clean close the server closes TCP first; a client waits */
     if (c->side == DX_SIDE_SERVER || !c->clean)
         shutdown(c->fd, SHUT_WR);
-    dx_timer_start(c->loop, &c->timer, c->opts->close_timeout_ms);
+    dx_timer_start(c->loop, &c->timer, opts_of(c)->close_timeout_ms);
     dx__conn_update_io(c);
 }
 
@@ -302,18 +377,15 @@ static ssize_t write_some(int fd, const uint8_t *p, size_t n) {
 static void flush(dx_conn *c) {
     if (c->phase == PHASE_DEAD || c->fd < 0)
         return;
-    if (c->raw_len) {
-        ssize_t w = write_some(c->fd, c->raw, c->raw_len);
+    if (c->raw) {
+        ssize_t w = write_some(c->fd, c->raw->data, c->raw->len);
         if (w < 0) {
             end_abnormally(c, (int)w, true);
             return;
         }
-        memmove(c->raw, c->raw + w, c->raw_len - (size_t)w);
-        c->raw_len -= (size_t)w;
-        if (!c->raw_len)
-            release(alloc_of(c), &c->raw, &c->raw_cap);
+        buf_consume(alloc_of(c), &c->raw, (size_t)w);
     }
-    if (!c->raw_len && c->proto) {
+    if (!c->raw && c->proto) {
         dx_span out = dx_proto_output(c->proto);
         if (out.len) {
             ssize_t w = write_some(c->fd, out.ptr, out.len);
@@ -325,24 +397,19 @@ static void flush(dx_conn *c) {
         }
     }
     dx__conn_update_io(c);
-    if (c->drain_wanted && buffered(c) <= c->opts->low_water && c->phase == PHASE_OPEN &&
-        dx_proto_get_state(c->proto) == DX_STATE_OPEN) {
+    if (c->drain_wanted && buffered(c) <= opts_of(c)->low_water && c->phase == PHASE_OPEN &&
+        (!c->proto || dx_proto_get_state(c->proto) == DX_STATE_OPEN)) {
         c->drain_wanted = false;
-        if (c->cb->on_drain)
-            c->cb->on_drain(c, c->user);
+        if (cb_of(c)->on_drain)
+            cb_of(c)->on_drain(c, c->user);
     }
-    if (c->phase == PHASE_OPEN && dx_proto_is_done(c->proto))
+    if (c->phase == PHASE_OPEN && c->proto && dx_proto_is_done(c->proto))
         enter_linger(c);
-    else if (c->linger_after_raw && !c->raw_len && c->phase == PHASE_HANDSHAKE)
+    else if (c->linger_after_raw && !c->raw && c->phase == PHASE_HANDSHAKE)
         enter_linger(c);
 }
 
 static void deliver_kept(dx_conn *c);
-
-static void kick(dx_defer *d, void *user) {
-    (void)d;
-    (void)user; /* only keeps the next wait from blocking */
-}
 
 static void flush_hook(dx_loop *l, dx_hook *h, void *user) {
     (void)user;
@@ -354,7 +421,7 @@ static void flush_hook(dx_loop *l, dx_hook *h, void *user) {
         flush(c);
     }
     if (l->flush_head)
-        dx_loop_defer(l, &l->flush_kick, kick, NULL);
+        queue_reap(l); /* work is left: the next wait must not block */
     else
         dx_hook_stop(l, h);
 }
@@ -372,7 +439,7 @@ ssize_t dx__conn_read(dx_conn *c, uint8_t **buf) {
         ssize_t n = recv(c->fd, l->read_buf, DX_READ_BUFFER, 0);
         if (n >= 0) {
             *buf = l->read_buf;
-            c->last_recv = dx_loop_now(l);
+            c->last_recv = now_ms32(c);
             return n;
         }
         if (errno == EINTR)
@@ -383,62 +450,65 @@ ssize_t dx__conn_read(dx_conn *c, uint8_t **buf) {
     }
 }
 
+/* Remember a ping we sent, to match its pong: its length and first 4 bytes. */
 static void track_ping(dx_conn *c, dx_span payload) {
-    size_t n = payload.len < sizeof c->ping_data ? payload.len : sizeof c->ping_data;
-    if (n)
-        memcpy(c->ping_data, payload.ptr, n);
-    c->ping_len = (uint8_t)(payload.len ? payload.len : 0xFF); /* 0xFF: empty payload */
-    c->ping_sent_us = now_us();
+    uint32_t head = 0;
+    memcpy(&head, payload.ptr ? payload.ptr : (const uint8_t *)"",
+           payload.len < 4 ? payload.len : 4);
+    c->ping_data = head;
+    c->ping_len = (uint8_t)(payload.len + 1);
+    c->ping_sent_us = now_us32();
 }
 
 static bool matches_ping(const dx_conn *c, dx_span payload) {
-    size_t want = c->ping_len == 0xFF ? 0 : c->ping_len;
-    if (!c->ping_len || payload.len != want)
+    if (!c->ping_len || payload.len != (size_t)c->ping_len - 1u)
         return false;
-    size_t n = want < sizeof c->ping_data ? want : sizeof c->ping_data;
-    return n == 0 || memcmp(c->ping_data, payload.ptr, n) == 0;
+    uint32_t head = 0;
+    memcpy(&head, payload.ptr ? payload.ptr : (const uint8_t *)"",
+           payload.len < 4 ? payload.len : 4);
+    return head == c->ping_data;
 }
 
 static void on_data(dx_conn *c, const dx_event *ev) {
-    c->last_active = dx_loop_now(c->loop);
-    if (c->opts->streaming) {
+    const dx_conn_callbacks *cb = cb_of(c);
+    c->last_active = now_ms32(c);
+    if (opts_of(c)->streaming) {
         dx_fragment f = {.opcode = ev->u.data.opcode,
                          .data = ev->u.data.data,
                          .first = ev->u.data.first,
                          .fin = ev->u.data.fin};
-        if (c->cb->on_fragment)
-            c->cb->on_fragment(c, &f, c->user);
+        if (cb->on_fragment)
+            cb->on_fragment(c, &f, c->user);
         return;
     }
     dx_span d = ev->u.data.data;
     if (ev->u.data.first && ev->u.data.fin) { /* whole in this read: zero copy */
-        if (c->cb->on_message)
-            c->cb->on_message(c, ev->u.data.opcode, d, c->user);
+        if (cb->on_message)
+            cb->on_message(c, ev->u.data.opcode, d, c->user);
         return;
     }
     if (ev->u.data.first) {
-        c->msg_len = 0;
+        if (c->msg)
+            c->msg->len = 0;
         c->msg_opcode = (uint8_t)ev->u.data.opcode;
     }
     /* the proto bounds the message by max_message before any byte arrives */
-    if (reserve(alloc_of(c), &c->msg, &c->msg_cap, c->msg_len, c->msg_len + d.len) != 0) {
+    if (buf_append(alloc_of(c), &c->msg, d.ptr, d.len) != 0) {
         end_abnormally(c, DX_ENOMEM, false);
         return;
     }
-    if (d.len)
-        memcpy(c->msg + c->msg_len, d.ptr, d.len);
-    c->msg_len += d.len;
     if (ev->u.data.fin) {
-        size_t len = c->msg_len;
-        c->msg_len = 0;
-        if (c->cb->on_message)
-            c->cb->on_message(c, (dx_opcode)c->msg_opcode, (dx_span){c->msg, len}, c->user);
+        size_t len = c->msg->len;
+        c->msg->len = 0; /* the buffer is kept for the next message */
+        if (cb->on_message)
+            cb->on_message(c, (dx_opcode)c->msg_opcode, (dx_span){c->msg->data, len}, c->user);
     }
 }
 
 static void on_close_event(dx_conn *c, const dx_event *ev) {
     c->close_code = ev->u.close.code;
-    c->close_reason = ev->u.close.reason;
+    c->close_reason = ev->u.close.reason.ptr;
+    c->close_reason_len = (uint8_t)ev->u.close.reason.len;
     if (ev->u.close.remote) {
         c->clean = true;
         c->remote = !c->close_started_here;
@@ -448,27 +518,28 @@ static void on_close_event(dx_conn *c, const dx_event *ev) {
             c->error = DX_EPROTOCOL;
     }
     /* the answering close frame (or ours) is in the output: wait for it to drain */
-    dx_timer_start(c->loop, &c->timer, c->opts->close_timeout_ms);
+    dx_timer_start(c->loop, &c->timer, opts_of(c)->close_timeout_ms);
 }
 
 static void handle_event(dx_conn *c, const dx_event *ev) {
+    const dx_conn_callbacks *cb = cb_of(c);
     switch (ev->type) {
     case DX_EV_DATA:
         on_data(c, ev);
         break;
     case DX_EV_PING:
-        if (c->cb->on_ping)
-            c->cb->on_ping(c, ev->u.ping, c->user);
+        if (cb->on_ping)
+            cb->on_ping(c, ev->u.ping, c->user);
         break;
     case DX_EV_PONG: {
         int64_t rtt = -1;
         if (matches_ping(c, ev->u.pong)) {
-            rtt = (int64_t)(now_us() - c->ping_sent_us);
+            rtt = (int64_t)(uint32_t)(now_us32() - c->ping_sent_us);
             c->ping_len = 0;
-            c->pong_deadline = 0;
+            c->ka_pending = false;
         }
-        if (c->cb->on_pong)
-            c->cb->on_pong(c, ev->u.pong, rtt, c->user);
+        if (cb->on_pong)
+            cb->on_pong(c, ev->u.pong, rtt, c->user);
         break;
     }
     case DX_EV_CLOSE:
@@ -481,27 +552,29 @@ static void handle_event(dx_conn *c, const dx_event *ev) {
 
 /*
  * Run @len bytes through the proto, one event at a time. Stops when the application
- * pauses (the rest is kept in in[]) or closes the connection. @buf is the loop's read
- * buffer or in[] itself.
+ * pauses (the rest is kept in in) or closes the connection. @buf is the loop's read
+ * buffer or in's own data.
  */
 static void deliver(dx_conn *c, uint8_t *buf, size_t len) {
+    bool from_in = c->in && buf == c->in->data;
     size_t off = 0;
     while (off < len && c->phase == PHASE_OPEN) {
         if (c->paused) {
-            size_t rest = len - off;
-            if (buf == c->in) {
-                memmove(c->in, c->in + off, rest);
-                c->in_len = rest;
-            } else if (dx__conn_keep_input(c, buf + off, rest) != 0) {
+            if (from_in) {
+                buf_consume(alloc_of(c), &c->in, off);
+            } else if (dx__conn_keep_input(c, buf + off, len - off) != 0) {
                 end_abnormally(c, DX_ENOMEM, false);
                 return;
             }
             c->in_pending = true;
             return;
         }
+        dx_proto *p = proto_of(c);
+        if (!p)
+            return;
         dx_event ev;
         size_t used = 0;
-        int rc = dx_proto_recv(c->proto, buf + off, len - off, &used, &ev);
+        int rc = dx_proto_recv(p, buf + off, len - off, &used, &ev);
         if (rc < 0) {
             end_abnormally(c, rc, false);
             return;
@@ -511,23 +584,25 @@ static void deliver(dx_conn *c, uint8_t *buf, size_t len) {
         if (ev.type == DX_EV_NONE && used == 0)
             break;
     }
-    if (buf == c->in)
-        c->in_len = 0;
-    if (c->phase == PHASE_OPEN && dx_proto_wants_write(c->proto))
+    if (from_in && c->phase != PHASE_DEAD)
+        buf_free(alloc_of(c), &c->in);
+    /* a close answer that completes the closing handshake leaves nothing to write,
+     * but the flush is where the connection moves on to closing TCP */
+    if (c->phase == PHASE_OPEN && c->proto &&
+        (dx_proto_wants_write(c->proto) || dx_proto_is_done(c->proto)))
         dx__conn_want_flush(c);
 }
 
-/* Deliver what in[] kept (after a resume), then give the buffer back. */
+/* Deliver what in kept (after a resume). */
 static void deliver_kept(dx_conn *c) {
     c->in_pending = false;
-    deliver(c, c->in, c->in_len);
-    if (c->phase != PHASE_DEAD && !c->in_pending)
-        release(alloc_of(c), &c->in, &c->in_cap);
+    if (c->in)
+        deliver(c, c->in->data, c->in->len);
 }
 
 /* The transport ended (EOF, or a read error). */
 static void transport_ended(dx_conn *c, int err) {
-    if (c->phase == PHASE_OPEN && !c->clean) {
+    if (c->phase == PHASE_OPEN && !c->clean && c->proto) {
         dx_event ev;
         dx_proto_recv_eof(c->proto, &ev);
     }
@@ -565,7 +640,7 @@ static void on_io(dx_io *w, unsigned events, void *user) {
         flush(c);
     if (c->phase == PHASE_HANDSHAKE) {
         if (!c->linger_after_raw)
-            c->role->on_io(c, events);
+            c->cls->role->on_io(c, events);
         else if (events & DX_IO_READ) { /* refused: drop what the client still sends */
             uint8_t *buf;
             ssize_t n = dx__conn_read(c, &buf);
@@ -580,64 +655,67 @@ static void on_io(dx_io *w, unsigned events, void *user) {
 
 /* ---- timers --------------------------------------------------------------------------- */
 
-static uint64_t min_u64(uint64_t a, uint64_t b) {
-    return a < b ? a : b;
+/* Milliseconds from now until @since + @after (0 when due). */
+static uint32_t until(uint32_t now, uint32_t since, uint32_t after) {
+    uint32_t elapsed = now - since;
+    return elapsed >= after ? 0 : after - elapsed;
 }
 
-/* Free the spare buffers of a quiet connection. */
+/* Give back what a quiet connection does not need: its buffers and, when it sits
+ * between messages with nothing to write, its proto. */
 static void trim(dx_conn *c) {
-    if (!c->msg_len)
-        release(alloc_of(c), &c->msg, &c->msg_cap);
-    if (!c->in_pending && !c->in_len)
-        release(alloc_of(c), &c->in, &c->in_cap);
-    dx_proto_trim(c->proto);
-}
-
-static int send_ping(dx_conn *c, dx_span payload) {
-    int rc = dx_proto_ping(c->proto, payload);
-    if (rc == 0) {
-        track_ping(c, payload);
-        dx__conn_want_flush(c);
+    const dx_allocator *a = alloc_of(c);
+    if (c->msg && c->msg->len == 0)
+        buf_free(a, &c->msg);
+    if (!c->in_pending)
+        buf_free(a, &c->in);
+    if (c->proto && !c->msg && dx_proto_is_idle(c->proto)) {
+        dx_proto_destroy(c->proto);
+        c->proto = NULL;
+    } else {
+        dx_proto_trim(c->proto);
     }
-    return rc;
 }
 
 static void keepalive_tick(dx_conn *c) {
-    const dx_conn_options *o = c->opts;
-    uint64_t now = dx_loop_now(c->loop);
-    if (c->pong_deadline && now >= c->pong_deadline) {
+    const dx_conn_options *o = opts_of(c);
+    uint32_t now = now_ms32(c);
+    if (c->ka_pending && until(now, c->ka_sent, o->pong_timeout_ms) == 0) {
         /* a dead peer will not answer a close either: say why, and go */
         dx__conn_close(c, DX_CLOSE_INTERNAL_ERROR, "keep-alive ping timeout");
         flush(c);
         end_abnormally(c, DX_EPING_TIMEOUT, false);
         return;
     }
-    if (o->idle_timeout_ms != DX_NEVER && now - c->last_active >= o->idle_timeout_ms) {
+    if (o->idle_timeout_ms != DX_NEVER && until(now, c->last_active, o->idle_timeout_ms) == 0) {
         c->error = DX_EIDLE_TIMEOUT;
         dx__conn_close(c, DX_CLOSE_GOING_AWAY, "idle timeout");
         return;
     }
-    if (o->ping_interval_ms != DX_NEVER && !c->pong_deadline &&
-        now - c->last_recv >= o->ping_interval_ms) {
+    if (o->ping_interval_ms != DX_NEVER && !c->ka_pending &&
+        until(now, c->last_recv, o->ping_interval_ms) == 0) {
         uint8_t payload[4];
-        dx__store_be16(payload, (uint16_t)(c->ping_seq >> 16));
-        dx__store_be16(payload + 2, (uint16_t)c->ping_seq);
-        c->ping_seq++;
-        if (send_ping(c, (dx_span){payload, sizeof payload}) == 0)
-            c->pong_deadline = now + o->pong_timeout_ms;
+        uint32_t us = now_us32();
+        memcpy(payload, &us, sizeof payload); /* unique enough to match its pong */
+        if (dx_conn_ping(c, (dx_span){payload, sizeof payload}) == 0) {
+            c->ka_pending = true;
+            c->ka_sent = now;
+        }
+        if (c->phase != PHASE_OPEN)
+            return; /* the ping could not be made (out of memory) */
     }
-    if (!dx_proto_wants_write(c->proto))
+    if (!c->proto || !dx_proto_wants_write(c->proto))
         trim(c);
-    uint64_t next = UINT64_MAX;
-    if (c->pong_deadline)
-        next = c->pong_deadline;
+    uint32_t next = TICK_MAX_MS;
+    if (c->ka_pending)
+        next = until(now, c->ka_sent, o->pong_timeout_ms);
     else if (o->ping_interval_ms != DX_NEVER)
-        next = c->last_recv + o->ping_interval_ms;
-    if (o->idle_timeout_ms != DX_NEVER)
-        next = min_u64(next, c->last_active + o->idle_timeout_ms);
-    if (next == UINT64_MAX)
-        next = now + 60000; /* still trim now and then */
-    dx_timer_start(c->loop, &c->timer, next > now ? next - now : 1);
+        next = until(now, c->last_recv, o->ping_interval_ms);
+    if (o->idle_timeout_ms != DX_NEVER) {
+        uint32_t idle = until(now, c->last_active, o->idle_timeout_ms);
+        next = idle < next ? idle : next;
+    }
+    dx_timer_start(c->loop, &c->timer, next ? next : 1);
 }
 
 static void on_timer(dx_timer *t, void *user) {
@@ -648,10 +726,10 @@ static void on_timer(dx_timer *t, void *user) {
         if (c->linger_after_raw)
             finish(c);
         else
-            c->role->on_timeout(c);
+            c->cls->role->on_timeout(c);
         break;
     case PHASE_OPEN:
-        if (dx_proto_get_state(c->proto) != DX_STATE_OPEN) {
+        if (c->proto && dx_proto_get_state(c->proto) != DX_STATE_OPEN) {
             if (!c->clean)
                 end_abnormally(c, DX_ECLOSE_TIMEOUT, false);
             else
@@ -670,23 +748,19 @@ static void on_timer(dx_timer *t, void *user) {
 
 /* ---- set-up and opening ----------------------------------------------------------------- */
 
-int dx__conn_init(dx_conn *c, dx_loop *loop, int fd, dx_side side, const dx__conn_role *role,
-                  void *owner, const dx_conn_options *opts, const dx_conn_callbacks *cb,
-                  void *user) {
+int dx__conn_init(dx_conn *c, dx_loop *loop, int fd, dx_side side, const dx__conn_class *cls,
+                  void *owner, void *user) {
     c->loop = loop;
     c->fd = fd;
     c->side = (uint8_t)side;
-    c->role = role;
+    c->cls = cls;
     c->owner = owner;
-    c->opts = opts;
-    c->cb = cb;
     c->user = user;
-    c->url = "";
     c->phase = PHASE_HANDSHAKE;
-    c->last_recv = c->last_active = dx_loop_now(loop);
+    c->last_recv = c->last_active = now_ms32(c);
     dx_io_init(&c->io, fd, on_io, c);
     dx_timer_init(&c->timer, on_timer, c);
-    dx_timer_start(loop, &c->timer, opts->handshake_timeout_ms);
+    dx_timer_start(loop, &c->timer, cls->opts->handshake_timeout_ms);
     if (fd < 0)
         return 0; /* the role opens the socket later (client: after resolving) */
     int rc = dx_io_start(loop, &c->io, DX_IO_READ);
@@ -718,55 +792,59 @@ void dx__conn_detach_fd(dx_conn *c) {
     c->fd = -1;
 }
 
-int dx__conn_open(dx_conn *c, size_t head_len) {
+static dx_proto *proto_of(dx_conn *c) {
+    if (c->proto)
+        return c->proto;
+    const dx_conn_options *o = opts_of(c);
     dx_proto_config cfg = {.side = (dx_side)c->side,
-                           .limits = {.max_frame = c->opts->max_frame,
-                                      .max_message = c->opts->max_message,
-                                      .max_send_queue = c->opts->max_send_queue},
+                           .limits = {.max_frame = o->max_frame,
+                                      .max_message = o->max_message,
+                                      .max_send_queue = o->max_send_queue},
                            .allocator = alloc_of(c)};
     int rc = dx_proto_create(&c->proto, &cfg);
     if (rc < 0) {
-        dx__conn_fail(c, rc);
-        return rc;
+        c->proto = NULL;
+        end_abnormally(c, rc, false);
+        return NULL;
     }
+    return c->proto;
+}
+
+int dx__conn_open(dx_conn *c, size_t head_len) {
     c->phase = PHASE_OPEN;
+    if (!proto_of(c))
+        return DX_ENOMEM;
     c->seen = true;
     c->paused = false;
-    c->last_recv = c->last_active = dx_loop_now(c->loop);
+    c->last_recv = c->last_active = now_ms32(c);
     dx_timer_start(c->loop, &c->timer, SETTLE_TICK_MS);
-    if (head_len > c->in_len)
-        head_len = c->in_len;
-    c->in_len -= head_len;
-    if (c->in_len)
-        memmove(c->in, c->in + head_len, c->in_len);
+    dx__conn_drop_input(c, head_len);
     dx__conn_update_io(c);
-    if (c->cb->on_open)
-        c->cb->on_open(c, c->user);
-    if (c->phase != PHASE_OPEN)
-        return 0;
-    if (c->in_len) /* frames that came with the handshake */
+    if (cb_of(c)->on_open)
+        cb_of(c)->on_open(c, c->user);
+    if (c->phase == PHASE_OPEN && c->in) /* frames that came with the handshake */
         deliver_kept(c);
-    else
-        release(alloc_of(c), &c->in, &c->in_cap);
     return 0;
 }
 
 /* ---- the public API --------------------------------------------------------------------- */
 
-static int check_sendable(const dx_conn *c) {
+/* The proto to send on, or the reason a send is refused. */
+static int sendable(dx_conn *c, dx_proto **p) {
     if (!c)
         return DX_EINVAL;
     if (c->phase == PHASE_HANDSHAKE)
         return DX_ECONNECTING;
-    if (c->phase != PHASE_OPEN || dx_proto_get_state(c->proto) != DX_STATE_OPEN)
+    if (c->phase != PHASE_OPEN || (c->proto && dx_proto_get_state(c->proto) != DX_STATE_OPEN))
         return DX_ECLOSED;
-    return 0;
+    *p = proto_of(c);
+    return *p ? 0 : DX_ENOMEM;
 }
 
 static int sent(dx_conn *c, int rc) {
     if (rc == DX_ELIMIT) {
         c->drain_wanted = true;
-        if (c->opts->backpressure == DX_BP_CLOSE) {
+        if (opts_of(c)->backpressure == DX_BP_CLOSE) {
             c->error = DX_ESEND_QUEUE;
             dx__conn_close(c, DX_CLOSE_POLICY_VIOLATION, "send queue full");
         }
@@ -774,18 +852,19 @@ static int sent(dx_conn *c, int rc) {
     }
     if (rc < 0)
         return rc;
-    c->last_active = dx_loop_now(c->loop);
+    c->last_active = now_ms32(c);
     dx__conn_want_flush(c);
-    if (buffered(c) > c->opts->low_water)
+    if (buffered(c) > opts_of(c)->low_water)
         c->drain_wanted = true;
     return 0;
 }
 
 int dx_conn_send_fragment(dx_conn *c, dx_opcode opcode, dx_span data, bool fin) {
-    int rc = check_sendable(c);
+    dx_proto *p;
+    int rc = sendable(c, &p);
     if (rc < 0)
         return rc;
-    return sent(c, dx_proto_send(c->proto, opcode, data, fin));
+    return sent(c, dx_proto_send(p, opcode, data, fin));
 }
 
 int dx_conn_send(dx_conn *c, dx_opcode opcode, dx_span data) {
@@ -803,10 +882,11 @@ int dx_conn_send_binary(dx_conn *c, dx_span data) {
 }
 
 int dx_conn_ping(dx_conn *c, dx_span payload) {
-    int rc = check_sendable(c);
+    dx_proto *p;
+    int rc = sendable(c, &p);
     if (rc < 0)
         return rc;
-    rc = dx_proto_ping(c->proto, payload);
+    rc = dx_proto_ping(p, payload);
     if (rc == 0)
         track_ping(c, payload);
     return sent(c, rc);
@@ -814,13 +894,16 @@ int dx_conn_ping(dx_conn *c, dx_span payload) {
 
 /* Start the closing handshake (arguments already checked). */
 static int close_with(dx_conn *c, uint16_t code, dx_span reason) {
-    if (c->phase != PHASE_OPEN || dx_proto_get_state(c->proto) != DX_STATE_OPEN)
+    if (c->phase != PHASE_OPEN || (c->proto && dx_proto_get_state(c->proto) != DX_STATE_OPEN))
         return 0;
-    int rc = dx_proto_close(c->proto, code, reason);
+    dx_proto *p = proto_of(c);
+    if (!p)
+        return DX_ENOMEM;
+    int rc = dx_proto_close(p, code, reason);
     if (rc < 0)
         return rc;
     c->close_started_here = true;
-    dx_timer_start(c->loop, &c->timer, c->opts->close_timeout_ms);
+    dx_timer_start(c->loop, &c->timer, opts_of(c)->close_timeout_ms);
     dx__conn_want_flush(c);
     return 0;
 }
@@ -833,7 +916,7 @@ int dx__conn_close(dx_conn *c, uint16_t code, const char *reason) {
     return close_with(c, code, dx_span_cstr(reason));
 }
 
-/* The browser's checks on close(code, reason), side by side. */
+/* The browser's checks on close(code, reason), on the client; the wire's on the server. */
 static int check_close(const dx_conn *c, uint16_t *code_io, dx_span reason) {
     uint16_t code = *code_io;
     if (reason.len && !code)
@@ -882,7 +965,7 @@ void dx_conn_resume(dx_conn *c) {
     c->paused = false;
     dx__conn_update_io(c);
     if (c->in_pending)
-        dx__conn_want_flush(c); /* the flush hook delivers in[] first */
+        dx__conn_want_flush(c); /* the flush hook delivers in first */
 }
 
 dx_ready_state dx_conn_state(const dx_conn *c) {
@@ -890,7 +973,7 @@ dx_ready_state dx_conn_state(const dx_conn *c) {
     case PHASE_HANDSHAKE:
         return c->linger_after_raw ? DX_CLOSED : DX_CONNECTING;
     case PHASE_OPEN:
-        return dx_proto_get_state(c->proto) == DX_STATE_OPEN ? DX_OPEN : DX_CLOSING;
+        return !c->proto || dx_proto_get_state(c->proto) == DX_STATE_OPEN ? DX_OPEN : DX_CLOSING;
     case PHASE_LINGER:
         return DX_CLOSING;
     case PHASE_DEAD:
@@ -904,19 +987,17 @@ size_t dx_conn_buffered_amount(const dx_conn *c) {
 }
 
 dx_span dx_conn_protocol(const dx_conn *c) {
-    return c->protocol;
+    return (dx_span){(const uint8_t *)c->info, c->info ? c->protocol_len : 0};
 }
 
 dx_span dx_conn_extensions(const dx_conn *c) {
-    return c->extensions;
+    if (!c->info)
+        return (dx_span){0};
+    return (dx_span){(const uint8_t *)c->info + c->protocol_len, c->extensions_len};
 }
 
 const char *dx_conn_url(const dx_conn *c) {
-    return c->url;
-}
-
-dx_span dx_conn_resource(const dx_conn *c) {
-    return c->resource;
+    return c->info ? c->info + c->protocol_len + c->extensions_len : "";
 }
 
 int dx_conn_http_status(const dx_conn *c) {

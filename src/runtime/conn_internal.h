@@ -29,76 +29,88 @@ typedef struct dx__conn_role {
     void (*on_finish)(dx_conn *c);
     /* on_close has returned (or was not owed). */
     void (*after_close)(dx_conn *c);
-    /* Free what the role attached (c->role_data), at the final free. */
+    /* Free what the role attached (role_data, owner), at the final free. */
     void (*release)(dx_conn *c);
 } dx__conn_role;
 
+/* A growable byte buffer, allocated only while it holds something. */
+typedef struct dx__buf {
+    size_t len;
+    size_t cap;
+    uint8_t data[];
+} dx__buf;
+
+/* What an owner (the server, a client's configuration) shares with its connections. */
+typedef struct dx__conn_class {
+    const dx__conn_role *role;
+    const dx_conn_callbacks *cb;
+    const dx_conn_options *opts; /* defaults filled in */
+} dx__conn_class;
+
+/*
+ * One connection. Kept small because a server holds one per idle client: the proto and
+ * every buffer are allocated only while data is in flight (an OPEN connection with
+ * proto == NULL is idle, and a fresh proto is made when bytes come or go), times are
+ * 32-bit loop milliseconds (differences taken mod 2^32), flags are bits.
+ */
 struct dx_conn {
     dx_io io;       /* the socket's watcher */
     dx_timer timer; /* the next deadline: handshake, keep-alive, close */
-    dx_defer defer; /* the final free */
     dx_loop *loop;
-    dx_proto *proto;             /* NULL until OPEN */
-    const dx_conn_callbacks *cb; /* the owner's table */
-    const dx_conn_options *opts; /* the owner's options, defaults filled in */
-    const dx__conn_role *role;   /* server or client */
-    void *owner;                 /* the dx_server, or the client's state */
+    dx_proto *proto;             /* NULL before OPEN, and while OPEN and idle */
+    const dx__conn_class *cls;   /* role, callbacks, options */
+    void *owner;                 /* the dx_server, or the client attempt */
     void *role_data;             /* the role's handshake state, while CONNECTING */
     void *user;                  /* the application's */
-    dx_conn *flush_next;         /* the loop's flush list */
+    dx_conn *flush_next;         /* the loop's flush list; once dead, its reaping list */
     dx_conn *flush_prev;         /* the loop's flush list */
     dx_conn *prev, *next;        /* the owner's list of connections */
-    uint8_t *in;                 /* bytes read but not yet consumed: the handshake
+    dx__buf *in;                 /* bytes read but not yet consumed: the handshake
                                     head, or what arrived while paused */
-    size_t in_len, in_cap;       /* in use, allocated */
-    uint8_t *raw;                /* HTTP bytes to write before any frame (101,
-                                    refusal, request, CONNECT) */
-    size_t raw_len, raw_cap;     /* in use, allocated */
-    uint8_t *msg;                /* the message being reassembled */
-    size_t msg_len, msg_cap;     /* in use, allocated */
-    uint64_t last_active;        /* loop ms of the last message either way */
-    uint64_t last_recv;          /* loop ms of the last read */
-    uint64_t pong_deadline;      /* loop ms; 0: no keep-alive ping outstanding */
-    uint64_t ping_sent_us;       /* when the tracked ping left (for the RTT) */
-    char *info;                  /* one block holding the strings below */
-    size_t info_size;            /* its size */
-    dx_span protocol;            /* agreed subprotocol (into info) */
-    dx_span extensions;          /* agreed extensions (into info) */
-    dx_span resource;            /* server: the request target (into info) */
-    const char *url;             /* client: the URL (into info); else "" */
-    dx_span close_reason;        /* the peer's reason, into the proto */
+    dx__buf *raw;                /* HTTP bytes to write before any frame (101, refusal,
+                                    request, CONNECT) */
+    dx__buf *msg;                /* the message being reassembled */
+    char *info;                  /* protocol, extensions, then the client's URL and a
+                                    NUL, in one block; NULL when all are empty */
+    const uint8_t *close_reason; /* the peer's reason, into the proto */
     int error;                   /* why it failed (dx_close_info.error) */
-    int http_status;             /* client: the answer's status */
     int fd;
-    uint32_t ping_seq;       /* counter for keep-alive ping payloads */
-    uint8_t ping_data[8];    /* first bytes of the tracked ping's payload */
+    uint32_t last_recv;      /* loop ms of the last read */
+    uint32_t last_active;    /* loop ms of the last message either way */
+    uint32_t ka_sent;        /* loop ms the keep-alive ping left (ka_pending) */
+    uint32_t ping_sent_us;   /* µs clock when the tracked ping left */
+    uint32_t ping_data;      /* first bytes of the tracked ping's payload */
     uint16_t close_code;     /* for dx_close_info */
-    uint8_t phase;           /* dx__phase */
-    uint8_t side;            /* dx_side */
-    uint8_t io_events;       /* DX_IO_* bits the watcher asks for */
-    uint8_t msg_opcode;      /* the reassembled message's type */
-    uint8_t ping_len;        /* 0: no tracked ping; else its payload length */
-    bool paused;             /* dx_conn_pause (or a pending upgrade decision) */
-    bool want_write;         /* the role waits for writability (connect) */
-    bool seen;               /* the application knows it: on_close is owed */
-    bool on_flush_list;      /* in the loop's flush list */
-    bool close_started_here; /* we sent the first close frame */
-    bool clean;              /* close frames were exchanged */
-    bool remote;             /* the peer started the closing */
-    bool drain_wanted;       /* went above low_water or a send was refused */
-    bool in_pending;         /* in[] holds frames to deliver on resume */
-    bool linger_after_raw;   /* end once raw[] is written (HTTP refusal) */
-    bool app_closed;         /* the application called dx_conn_close or dx_conn_abort */
+    uint16_t http_status;    /* client: the answer's status */
+    uint16_t protocol_len;   /* in info */
+    uint16_t extensions_len; /* in info, after the protocol */
+    uint8_t close_reason_len;
+    uint8_t ping_len;            /* 0: no tracked ping; else 1 + its payload length */
+    uint8_t phase;               /* dx__phase */
+    uint8_t side;                /* dx_side */
+    uint8_t io_events;           /* DX_IO_* bits the watcher asks for */
+    uint8_t msg_opcode;          /* the reassembled message's type */
+    bool paused : 1;             /* dx_conn_pause (or a pending upgrade decision) */
+    bool want_write : 1;         /* the role waits for writability (connect) */
+    bool seen : 1;               /* the application knows it: on_close is owed */
+    bool on_flush_list : 1;      /* in the loop's flush list */
+    bool close_started_here : 1; /* we sent the first close frame */
+    bool clean : 1;              /* close frames were exchanged */
+    bool remote : 1;             /* the peer started the closing */
+    bool drain_wanted : 1;       /* went above low_water or a send was refused */
+    bool in_pending : 1;         /* in holds frames to deliver on resume */
+    bool linger_after_raw : 1;   /* end once raw is written (HTTP refusal) */
+    bool app_closed : 1;         /* the application called dx_conn_close or abort */
+    bool ka_pending : 1;         /* a keep-alive ping waits for its pong */
 };
 
 /* Fill zero fields of @in with defaults into @out. */
 void dx__conn_options_resolve(const dx_conn_options *in, dx_conn_options *out);
 
-/* Set up @c (zeroed by the caller) on @loop for socket @fd, owned by @role. Starts
- * reading and the handshake timer. Returns 0 or -errno (epoll). */
-int dx__conn_init(dx_conn *c, dx_loop *loop, int fd, dx_side side, const dx__conn_role *role,
-                  void *owner, const dx_conn_options *opts, const dx_conn_callbacks *cb,
-                  void *user);
+/* Set up @c (zeroed by the caller) on @loop for socket @fd (-1: none yet), of class
+ * @cls. Starts reading and the handshake timer. Returns 0 or -errno (epoll). */
+int dx__conn_init(dx_conn *c, dx_loop *loop, int fd, dx_side side, const dx__conn_class *cls,
+                  void *owner, void *user);
 
 /* Give @c its socket (the client, once connect() started) and watch it, for
  * writability too when @want_write. Returns 0 or -errno. */
@@ -112,9 +124,20 @@ void dx__conn_detach_fd(dx_conn *c);
  * to them. */
 ssize_t dx__conn_read(dx_conn *c, uint8_t **buf);
 
-/* Append bytes to in[] / raw[]. Return 0 or DX_ENOMEM. */
+/* Append bytes to in / raw. Return 0 or DX_ENOMEM. */
 int dx__conn_keep_input(dx_conn *c, const uint8_t *p, size_t n);
 int dx__conn_queue_raw(dx_conn *c, const uint8_t *p, size_t n);
+
+/* The bytes kept in in (NULL and 0 when none). */
+static inline uint8_t *dx__conn_in(const dx_conn *c) {
+    return c->in ? c->in->data : NULL;
+}
+static inline size_t dx__conn_in_len(const dx_conn *c) {
+    return c->in ? c->in->len : 0;
+}
+
+/* Drop the first @n bytes of in. */
+void dx__conn_drop_input(dx_conn *c, size_t n);
 
 /* Put @c on the loop's flush list (written before the next wait). */
 void dx__conn_want_flush(dx_conn *c);
@@ -134,13 +157,12 @@ int dx__conn_close(dx_conn *c, uint16_t code, const char *reason);
 int dx__conn_open(dx_conn *c, size_t head_len);
 
 /* Fail @c during the handshake (or any time) with @err: no closing handshake;
- * on_error if seen, then on_close (1006). Frees @c after the iteration. */
+ * on_error if seen, then on_close (1006). Frees @c at the end of the iteration. */
 void dx__conn_fail(dx_conn *c, int err);
 
-/* Keep copies of the strings a connection reports for its life (any may be NULL
- * spans / NULL url). Returns 0 or DX_ENOMEM. */
-int dx__conn_set_info(dx_conn *c, dx_span resource, dx_span protocol, dx_span extensions,
-                      const char *url);
+/* Keep copies of the strings a connection reports for its life (empty spans, NULL
+ * url: none). Returns 0, DX_EINVAL (a string over 65535 bytes) or DX_ENOMEM. */
+int dx__conn_set_info(dx_conn *c, dx_span protocol, dx_span extensions, const char *url);
 
 /* Send what raw[] holds, then shut the write side and linger until the peer closes
  * (an HTTP refusal). No on_close unless seen. */

@@ -59,7 +59,9 @@ struct dx_loop {
                                    allocated on first use, freed with the loop */
     struct dx_conn *flush_head; /* connections with output to write before the wait */
     dx_hook flush_hook;         /* writes them */
-    dx_defer flush_kick;        /* keeps the next wait from blocking when a flush
+    struct dx_conn *dead_head;  /* finished connections, freed by reap */
+    dx_defer reap;              /* frees dead_head at the end of the iteration; also
+                                   keeps the next wait from blocking when a flush
                                    pass left work behind */
 
     /* Name resolutions running on their own threads (resolve.c). */

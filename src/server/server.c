@@ -48,6 +48,7 @@ struct dx_server {
     dx_timer accept_retry;     /* after EMFILE, or at max_connections */
     dx_server_options opts;    /* copied */
     dx_conn_options conn_opts; /* opts.conn with defaults */
+    dx__conn_class cls;        /* what every connection shares */
     char *unix_path;           /* copied; NULL for TCP */
     dx_conn *conns;            /* every connection, opening or open */
     size_t num_conns;
@@ -104,8 +105,8 @@ static void refuse(dx_conn *c, int err) {
 
 static void decide(dx_conn *c, dx_server *s) {
     server_hs *hs = hs_of(c);
-    c->paused = true; /* nothing more is read until the decision */
-    dx__conn_update_io(c);
+    /* nothing more is consumed until the decision, but the socket stays watched so
+     * that a client that leaves meanwhile is noticed (server_on_io) */
     c->seen = true; /* from here the application holds it: on_close is owed */
     if (!dx_http_header_has_token(hs->req.headers, hs->req.num_headers, "Upgrade", "websocket")) {
         hs->pending = PENDING_HTTP;
@@ -132,8 +133,22 @@ static void server_on_io(dx_conn *c, unsigned events) {
     if (!(events & DX_IO_READ))
         return;
     server_hs *hs = hs_of(c);
-    if (!hs || hs->pending != PENDING_NONE)
+    if (!hs)
         return;
+    if (hs->pending != PENDING_NONE) {
+        /* a decision is pending: fail at once if the client left; bytes it sends
+         * meanwhile wait in the kernel (stop watching, or the loop would spin) */
+        uint8_t b;
+        ssize_t n = recv(c->fd, &b, 1, MSG_PEEK);
+        int err = n < 0 ? errno : 0;
+        if (n == 0 || (err && err != EAGAIN && err != EWOULDBLOCK && err != EINTR)) {
+            dx__conn_fail(c, n == 0 ? DX_EHANDSHAKE_EOF : -err);
+        } else if (n > 0) {
+            c->paused = true;
+            dx__conn_update_io(c);
+        }
+        return;
+    }
     uint8_t *buf;
     ssize_t n = dx__conn_read(c, &buf);
     if (n == DX_EINCOMPLETE)
@@ -146,11 +161,11 @@ static void server_on_io(dx_conn *c, unsigned events) {
      * bytes after the head (early frames) are kept for the proto */
     int rc = dx__conn_keep_input(c, buf, (size_t)n);
     if (rc == 0)
-        rc = dx_http_scan_feed(&hs->scan, c->in, c->in_len, &hs->head_len);
+        rc = dx_http_scan_feed(&hs->scan, dx__conn_in(c), dx__conn_in_len(c), &hs->head_len);
     if (rc == DX_EINCOMPLETE)
         return;
     if (rc == 0)
-        rc = dx_http_parse_request(c->in, hs->head_len, &hs->req, hs->headers,
+        rc = dx_http_parse_request(dx__conn_in(c), hs->head_len, &hs->req, hs->headers,
                                    DX_DEFAULT_MAX_HEADERS);
     if (rc == DX_ENOMEM) {
         dx__conn_fail(c, rc);
@@ -205,29 +220,26 @@ static const dx__conn_role server_role = {
 /* ---- the upgrade decision ------------------------------------------------------------ */
 
 int dx_conn_accept(dx_conn *c, const dx_accept_options *opts, void *user) {
-    if (!c || c->role != &server_role || !hs_of(c) || hs_of(c)->pending != PENDING_UPGRADE ||
+    if (!c || c->cls->role != &server_role || !hs_of(c) || hs_of(c)->pending != PENDING_UPGRADE ||
         c->phase != PHASE_HANDSHAKE)
         return DX_ESTATE;
     server_hs *hs = hs_of(c);
     uint8_t stack[RESPONSE_STACK];
     uint8_t *buf = stack;
-    size_t len;
+    size_t len, need = 0;
     int rc = dx_handshake_write_accept(&hs->ws, opts, stack, sizeof stack, &len);
     if (rc == DX_ENOSPACE) {
-        size_t need = len;
+        need = len;
         buf = dx__alloc(alloc_of(c->owner), need);
-        if (!buf)
-            rc = DX_ENOMEM;
-        else
-            rc = dx_handshake_write_accept(&hs->ws, opts, buf, need, &len);
+        rc = buf ? dx_handshake_write_accept(&hs->ws, opts, buf, need, &len) : DX_ENOMEM;
     }
     if (rc == 0)
-        rc = dx__conn_queue_raw(c, buf, len);
-    if (rc == 0)
-        rc = dx__conn_set_info(c, hs->req.target, opts ? opts->protocol : (dx_span){0},
+        rc = dx__conn_set_info(c, opts ? opts->protocol : (dx_span){0},
                                opts ? opts->extensions : (dx_span){0}, NULL);
+    if (rc == 0)
+        rc = dx__conn_queue_raw(c, buf, len);
     if (buf != stack)
-        dx__free(alloc_of(c->owner), buf, len);
+        dx__free(alloc_of(c->owner), buf, need);
     if (rc == DX_EINVAL)
         return rc; /* the application's options: it may decide again */
     if (rc < 0) {
@@ -242,7 +254,7 @@ int dx_conn_accept(dx_conn *c, const dx_accept_options *opts, void *user) {
 
 int dx_conn_reject(dx_conn *c, int status, const dx_http_header *headers, size_t num_headers,
                    dx_span body) {
-    if (!c || c->role != &server_role || !hs_of(c) || hs_of(c)->pending == PENDING_NONE ||
+    if (!c || c->cls->role != &server_role || !hs_of(c) || hs_of(c)->pending == PENDING_NONE ||
         c->phase != PHASE_HANDSHAKE)
         return DX_ESTATE;
     if (status < 100 || status > 599 || (status >= 100 && status < 200))
@@ -273,7 +285,7 @@ int dx_conn_respond(dx_conn *c, int status, const dx_http_header *headers, size_
 }
 
 dx_server *dx_conn_server(const dx_conn *c) {
-    return c && c->role == &server_role ? c->owner : NULL;
+    return c && c->cls->role == &server_role ? c->owner : NULL;
 }
 
 /* ---- accepting ----------------------------------------------------------------------- */
@@ -305,8 +317,7 @@ static void add_conn(dx_server *s, int fd) {
     }
     hs->scan.max_head = s->conn_opts.max_head;
     c->role_data = hs;
-    if (dx__conn_init(c, s->loop, fd, DX_SIDE_SERVER, &server_role, s, &s->conn_opts,
-                      &s->opts.callbacks, s->opts.user) != 0) {
+    if (dx__conn_init(c, s->loop, fd, DX_SIDE_SERVER, &s->cls, s, s->opts.user) != 0) {
         dx__free(alloc_of(s), hs, sizeof(*hs));
         dx__free(alloc_of(s), c, sizeof(*c));
         close(fd);
@@ -465,6 +476,7 @@ int dx_server_create(dx_server **out, dx_loop *loop, const dx_server_options *op
     s->opts = *opts;
     s->opts.host = NULL;
     dx__conn_options_resolve(&opts->conn, &s->conn_opts);
+    s->cls = (dx__conn_class){&server_role, &s->opts.callbacks, &s->conn_opts};
     int rc = DX_ENOMEM;
     if ((opts->host && !(s->opts.host = copy_str(opts->host))) ||
         (opts->unix_path && !(s->unix_path = copy_str(opts->unix_path))))
