@@ -31,6 +31,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -97,10 +98,9 @@ static size_t buf_len(const dx__buf *b) {
 /* Make room for @need bytes in *@bp (doubling, from 256 bytes of data). */
 static int buf_reserve(const dx_allocator *a, dx__buf **bp, size_t need) {
     dx__buf *b = *bp;
-    size_t cap = b ? b->cap : 0;
-    if (need <= cap)
-        return 0;
-    size_t n = cap ? cap : 256;
+    if (b && need <= b->cap)
+        return 0; /* (a NULL buffer is made even for 0 bytes: callers use it next) */
+    size_t n = b ? b->cap : 256;
     while (n < need)
         n = n > SIZE_MAX / 4 ? need : n * 2;
     dx__buf *nb = dx__alloc(a, sizeof(dx__buf) + n);
@@ -298,6 +298,11 @@ static void finish(dx_conn *c) {
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
+    /* queue the free before on_finish: the server's may run the shutdown's done,
+     * whose dx_server_destroy queues the server's free, and c->cls lives there */
+    c->flush_next = c->loop->dead_head;
+    c->loop->dead_head = c;
+    queue_reap(c->loop);
     const dx__conn_role *role = c->cls->role;
     if (role->on_finish)
         role->on_finish(c);
@@ -313,9 +318,6 @@ static void finish(dx_conn *c) {
         if (cb->on_close)
             cb->on_close(c, &info, c->user);
     }
-    c->flush_next = c->loop->dead_head;
-    c->loop->dead_head = c;
-    queue_reap(c->loop);
     if (role->after_close)
         role->after_close(c);
 }
@@ -338,12 +340,19 @@ void dx__conn_fail(dx_conn *c, int err) {
     end_abnormally(c, err, false);
 }
 
-/* Our side is done: shut the write half and wait (bounded) for the peer's FIN. */
+/* Our side is done. After a clean closing handshake the server closes TCP at once
+ * (§7.1.1: the server closes first; the peer sent nothing after its close frame, so
+ * no unread byte can turn the close into a reset) and the client waits for that.
+ * Otherwise shut the write half and wait (bounded) for the peer's FIN, reading and
+ * dropping what it still sends, so that our last frames are not lost to a reset. */
 static void enter_linger(dx_conn *c) {
+    if (c->side == DX_SIDE_SERVER && c->clean && c->phase == PHASE_OPEN) {
+        finish(c);
+        return;
+    }
     c->phase = PHASE_LINGER;
     c->paused = false;
-    /* §7.1.1: after a clean close the server closes TCP first; a client waits */
-    if (c->side == DX_SIDE_SERVER || !c->clean)
+    if (!c->clean) /* a clean client waits for the server's FIN instead */
         shutdown(c->fd, SHUT_WR);
     dx_timer_start(c->loop, &c->timer, opts_of(c)->close_timeout_ms);
     dx__conn_update_io(c);
@@ -517,8 +526,10 @@ static void on_close_event(dx_conn *c, const dx_event *ev) {
         if (!c->error)
             c->error = DX_EPROTOCOL;
     }
-    /* the answering close frame (or ours) is in the output: wait for it to drain */
+    /* the answering close frame (or ours) is in the output, or nothing is left to
+     * write: the flush decides when TCP closes, bounded by the close timeout */
     dx_timer_start(c->loop, &c->timer, opts_of(c)->close_timeout_ms);
+    dx__conn_want_flush(c);
 }
 
 static void handle_event(dx_conn *c, const dx_event *ev) {
@@ -859,11 +870,50 @@ static int sent(dx_conn *c, int rc) {
     return 0;
 }
 
+/*
+ * A large frame on an idle socket skips the copy into the output: its header and the
+ * caller's bytes go out at once with one sendmsg, and only what the socket did not
+ * take is copied (into raw, which is written before any later frame). The server side
+ * only: a client must mask, which is a copy anyway.
+ */
+static int send_direct(dx_conn *c, dx_proto *p, dx_opcode opcode, dx_span data, bool fin) {
+    if (buffered(c) + data.len > opts_of(c)->max_send_queue)
+        return DX_ELIMIT;
+    uint8_t hdr[DX_MAX_HEADER_LEN];
+    size_t hlen;
+    int rc = dx_proto_send_header(p, opcode, data.len, fin, hdr, &hlen, NULL);
+    if (rc < 0)
+        return rc;
+    struct iovec iov[2] = {{hdr, hlen}, {(void *)data.ptr, data.len}};
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+    ssize_t w;
+    do
+        w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+    while (w < 0 && errno == EINTR);
+    size_t done = w > 0 ? (size_t)w : 0; /* an error shows again in the next flush */
+    if (done < hlen && buf_append(alloc_of(c), &c->raw, hdr + done, hlen - done) != 0)
+        return DX_ENOMEM; /* the frame is half-sent: the connection cannot go on */
+    size_t from = done > hlen ? done - hlen : 0;
+    if (from < data.len && buf_append(alloc_of(c), &c->raw, data.ptr + from, data.len - from) != 0)
+        return DX_ENOMEM;
+    return 0;
+}
+
+#define DIRECT_MIN ((size_t)16 << 10) /* below this the copy costs less than a syscall */
+
 int dx_conn_send_fragment(dx_conn *c, dx_opcode opcode, dx_span data, bool fin) {
     dx_proto *p;
     int rc = sendable(c, &p);
     if (rc < 0)
         return rc;
+    if (data.len >= DIRECT_MIN && c->side == DX_SIDE_SERVER && !buffered(c) && data.ptr) {
+        rc = send_direct(c, p, opcode, data, fin);
+        if (rc == DX_ENOMEM) {
+            end_abnormally(c, rc, false);
+            return rc;
+        }
+        return sent(c, rc);
+    }
     return sent(c, dx_proto_send(p, opcode, data, fin));
 }
 
