@@ -46,6 +46,20 @@ for s in tests/interop/*.py; do
     run_counted "$(basename "$s" .py)" /usr/bin/python3 "$s" "$build"
 done
 
+# Real peers from npm (Node's ws; scripts/install-deps.sh installs node_modules/).
+# A missing node or ws fails these, it does not skip them.
+for s in tests/interop/*.js; do
+    [ -f "$s" ] || continue
+    run_counted "$(basename "$s" .js)" node "$s" "$build"
+done
+
+# Our Autobahn-style conformance suites, raw frames against echo-server and
+# echo-client; each file says what it checks in its docstring.
+for s in tests/conformance/*_cases.py; do
+    [ -f "$s" ] || continue
+    run_counted "$(basename "$s" .py)" /usr/bin/python3 "$s" "$build"
+done
+
 # Every fuzz corpus and regression input, replayed without libFuzzer.
 for r in "$build"/tests/replay_*; do
     [ -x "$r" ] || continue
