@@ -4,7 +4,8 @@
  */
 #include "test.h"
 
-/* The §7.4 table, written out independently of close.c. */
+/* The §7.4 table and the IANA registry (§11.7), written out independently of
+ * close.c. */
 static bool reference_valid(unsigned c) {
     switch (c) {
     case 1000:
@@ -16,6 +17,9 @@ static bool reference_valid(unsigned c) {
     case 1009:
     case 1010:
     case 1011:
+    case 1012: /* service restart (IANA) */
+    case 1013: /* try again later (IANA) */
+    case 1014: /* bad gateway (IANA) */
         return true;
     default:
         return c >= 3000 && c <= 4999;
@@ -81,7 +85,7 @@ TEST(rfc6455_5_5_1_code_and_reason) {
 }
 
 TEST(rfc6455_7_4_codes_not_for_the_wire_fail_1002) {
-    static const unsigned bad[] = {0, 999, 1004, 1005, 1006, 1012, 1015, 2999, 5000, 0xFFFF};
+    static const unsigned bad[] = {0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 0xFFFF};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         uint8_t b[4] = {(uint8_t)(bad[i] >> 8), (uint8_t)bad[i], 'o', 'k'};
         uint16_t code = 0;

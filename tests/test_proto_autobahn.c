@@ -16,7 +16,7 @@
  * Where the RFC leaves a choice, proto.h's choices are expected: the chunk that
  * holds an invalid UTF-8 byte is not delivered; after our close, peer data and
  * pings are dropped; the answering close echoes the peer's code without its
- * reason; 1012-1014 are invalid on the wire.
+ * reason; 1012-1014 (registered with IANA since) are valid on the wire.
  */
 #include "test.h"
 
@@ -1844,8 +1844,8 @@ TEST(autobahn_7_5_1_close_reason_invalid_utf8_fails_1007_rfc6455_8_1) {
 }
 
 TEST(autobahn_7_7_valid_close_codes_echoed_rfc6455_7_4) {
-    static const unsigned codes[] = {1000, 1001, 1002, 1003, 1007, 1008, 1009,
-                                     1010, 1011, 3000, 3999, 4000, 4999};
+    static const unsigned codes[] = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010,
+                                     1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999};
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
         char ev[64], out[64], why[16];
         snprintf(ev, sizeof ev, "close %u remote 'r'", codes[i]);
@@ -1861,8 +1861,8 @@ TEST(autobahn_7_7_valid_close_codes_echoed_rfc6455_7_4) {
 }
 
 TEST(autobahn_7_9_invalid_close_codes_fail_1002_rfc6455_7_4) {
-    static const unsigned codes[] = {0,    999,  1004, 1005, 1006, 1012, 1013, 1014,
-                                     1015, 1016, 1100, 2000, 2999, 5000, 65535};
+    static const unsigned codes[] = {0,    999,  1004, 1005, 1006, 1015,
+                                     1016, 1100, 2000, 2999, 5000, 65535};
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
         char why[16];
         snprintf(why, sizeof why, "code %u", codes[i]);

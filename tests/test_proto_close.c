@@ -46,8 +46,8 @@ TEST(rfc6455_5_5_1_empty_close_is_answered_with_empty_close_and_reports_1005) {
 }
 
 TEST(rfc6455_5_5_1_valid_codes_are_accepted_and_echoed) {
-    static const unsigned codes[] = {1000, 1001, 1002, 1003, 1007, 1008, 1009,
-                                     1010, 1011, 3000, 3999, 4000, 4999};
+    static const unsigned codes[] = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010,
+                                     1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999};
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
         wire w = {0};
         wire_peer_close(&w, C, codes[i], "r");
@@ -60,8 +60,8 @@ TEST(rfc6455_5_5_1_valid_codes_are_accepted_and_echoed) {
 }
 
 TEST(rfc6455_7_4_invalid_close_codes_fail_1002) {
-    static const unsigned codes[] = {0,    1,    999,  1004, 1005, 1006, 1012, 1014,
-                                     1015, 1016, 1100, 2000, 2999, 5000, 65535};
+    static const unsigned codes[] = {0,    1,    999,  1004, 1005, 1006, 1015,
+                                     1016, 1100, 2000, 2999, 5000, 65535};
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
         wire w = {0};
         uint8_t body[2] = {(uint8_t)(codes[i] >> 8), (uint8_t)codes[i]};

@@ -36,7 +36,10 @@ enum dx_close_code {
     DX_CLOSE_MESSAGE_TOO_BIG = 1009,
     DX_CLOSE_MANDATORY_EXTENSION = 1010,
     DX_CLOSE_INTERNAL_ERROR = 1011,
-    DX_CLOSE_TLS_HANDSHAKE = 1015, /* never on the wire */
+    DX_CLOSE_SERVICE_RESTART = 1012, /* registered with IANA after the RFC */
+    DX_CLOSE_TRY_AGAIN_LATER = 1013, /* registered with IANA after the RFC */
+    DX_CLOSE_BAD_GATEWAY = 1014,     /* registered with IANA after the RFC */
+    DX_CLOSE_TLS_HANDSHAKE = 1015,   /* never on the wire */
 };
 
 #define DX_MAX_HEADER_LEN 14       /* 2 + 8 length bytes + 4 mask bytes */
@@ -110,8 +113,9 @@ DX_API void dx_mask_copy(uint8_t *dst, const uint8_t *src, size_t len, const uin
                          size_t key_pos);
 
 /*
- * True when @code may appear in a close frame on the wire (§7.4): 1000-1003,
- * 1007-1011 and 3000-4999. 1004-1006, 1015, the rest of 0-2999 and 5000+ are not.
+ * True when @code may appear in a close frame on the wire (§7.4, and the IANA
+ * registry of §11.7): 1000-1003, 1007-1014 and 3000-4999. 1004-1006, 1015, the
+ * rest of 0-2999 and 5000+ are not.
  */
 DX_API bool dx_close_code_is_valid(unsigned code);
 

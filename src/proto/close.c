@@ -8,10 +8,12 @@
 
 bool dx_close_code_is_valid(unsigned code) {
     /* §7.4.1 defines 1000-1011 but reserves 1004 and forbids 1005 and 1006 on the
-     * wire; 1012-2999 are for future protocol revisions and extensions (§7.4.2),
-     * none of which we speak; 3000-3999 are IANA-registered for libraries and
-     * applications, 4000-4999 are private use. */
-    return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1011) ||
+     * wire. 1012 (service restart), 1013 (try again later) and 1014 (bad gateway)
+     * were registered with IANA since (§11.7) and real peers send them; 1015 is
+     * for reports only, like 1005/1006; 1016-2999 are unassigned (§7.4.2);
+     * 3000-3999 are registered for libraries and applications, 4000-4999 are
+     * private use. */
+    return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
            (code >= 3000 && code <= 4999);
 }
 
