@@ -194,6 +194,11 @@ int dx__proxy_from_env(bool secure, const char *host, const char *(*get)(const c
 
 int dx__proxy_write_connect(const dx__proxy *p, const char *host, bool host_ipv6, uint16_t port,
                             char *out, size_t cap, size_t *len) {
+    for (const char *h = host; *h; h++) /* never let a host break the request line */
+        if ((unsigned char)*h <= ' ' || (unsigned char)*h >= 0x7F)
+            return DX_EINVAL;
+    if (!*host)
+        return DX_EINVAL;
     const char *lb = host_ipv6 ? "[" : "", *rb = host_ipv6 ? "]" : "";
     int n;
     if (p->auth[0])

@@ -38,7 +38,8 @@ int dx__proxy_from_env(bool secure, const char *host, const char *(*get)(const c
                        dx__proxy *out);
 
 /* Write "CONNECT host:port HTTP/1.1" with Host and, when set, Proxy-Authorization.
- * Returns 0 with *@len, or DX_ENOSPACE. */
+ * Returns 0 with *@len, DX_ENOSPACE, or DX_EINVAL for an empty host or one holding
+ * spaces, controls or non-ASCII bytes (no request splitting). */
 int dx__proxy_write_connect(const dx__proxy *p, const char *host, bool host_ipv6, uint16_t port,
                             char *out, size_t cap, size_t *len);
 
