@@ -115,8 +115,8 @@ typedef struct dx_close_info {
     bool clean;     /* close frames were exchanged (the browser's wasClean) */
     bool remote;    /* the peer started the closing (or dropped the connection);
                        false when we did (dx_conn_close, a timeout, a violation) */
-    int error;      /* 0, or why the connection failed: a DX_E* code or -errno
-                       (same as the on_error call that preceded it, if any) */
+    int error;      /* 0, or why the connection failed or the library closed it: a
+                       DX_E* code or -errno (what on_error got, if it was called) */
 } dx_close_info;
 
 /*
@@ -143,7 +143,9 @@ typedef struct dx_conn_callbacks {
     void (*on_drain)(dx_conn *c, void *user);
     /* The connection failed: @err says why (a DX_E* code or -errno; for a refused
        handshake DX_EHS_STATUS, see dx_conn_http_status). on_close follows. Not called
-       for a clean close or for a peer that merely drops the connection. */
+       for a clean close (close frames exchanged; when the library started it, for an
+       idle timeout or a full send queue, dx_close_info.error says so) nor for a peer
+       that merely drops the connection. */
     void (*on_error)(dx_conn *c, int err, void *user);
     /* The connection is finished; called exactly once; @c is freed after the
        iteration and must not be used once this returns. */

@@ -642,8 +642,8 @@ dx_proto_state dx_proto_get_state(const dx_proto *p) {
 }
 
 bool dx_proto_is_idle(const dx_proto *p) {
-    return p->state == DX_STATE_OPEN && out_pending(p) == 0 && !p->in_payload &&
-           p->hdr_have == 0 && !p->msg_open && !p->send_msg_open;
+    return p->state == DX_STATE_OPEN && out_pending(p) == 0 && !p->in_payload && p->hdr_have == 0 &&
+           !p->msg_open && !p->send_msg_open;
 }
 
 bool dx_proto_is_done(const dx_proto *p) {

@@ -308,7 +308,9 @@ static void finish(dx_conn *c) {
         role->on_finish(c);
     if (c->seen) {
         const dx_conn_callbacks *cb = cb_of(c);
-        if (c->error && cb->on_error)
+        /* a clean close the library started (idle, send queue) is not a failure:
+         * its reason is only in the close info */
+        if (c->error && !c->clean && cb->on_error)
             cb->on_error(c, c->error, c->user);
         dx_close_info info = {.code = c->close_code ? c->close_code : DX_CLOSE_ABNORMAL,
                               .reason = {c->close_reason, c->close_reason_len},
@@ -547,6 +549,10 @@ static void handle_event(dx_conn *c, const dx_event *ev) {
         if (matches_ping(c, ev->u.pong)) {
             rtt = (int64_t)(uint32_t)(now_us32() - c->ping_sent_us);
             c->ping_len = 0;
+            /* the timer waits for the pong deadline: count the next keep-alive ping
+             * from now instead (the tick reschedules itself) */
+            if (c->ka_pending && dx_proto_get_state(c->proto) == DX_STATE_OPEN)
+                dx_timer_start(c->loop, &c->timer, 0);
             c->ka_pending = false;
         }
         if (cb->on_pong)
@@ -826,7 +832,7 @@ int dx__conn_open(dx_conn *c, size_t head_len) {
     if (!proto_of(c))
         return DX_ENOMEM;
     c->seen = true;
-    c->paused = false;
+    c->paused = c->pause_on_open; /* the application's pause, not the handshake's */
     c->last_recv = c->last_active = now_ms32(c);
     dx_timer_start(c->loop, &c->timer, SETTLE_TICK_MS);
     dx__conn_drop_input(c, head_len);
@@ -1003,6 +1009,10 @@ void dx_conn_abort(dx_conn *c) {
 }
 
 void dx_conn_pause(dx_conn *c) {
+    if (c && c->phase == PHASE_HANDSHAKE) {
+        c->pause_on_open = true; /* the handshake itself must go on reading */
+        return;
+    }
     if (!c || c->paused || c->phase == PHASE_DEAD)
         return;
     c->paused = true;
@@ -1010,6 +1020,10 @@ void dx_conn_pause(dx_conn *c) {
 }
 
 void dx_conn_resume(dx_conn *c) {
+    if (c && c->phase == PHASE_HANDSHAKE) {
+        c->pause_on_open = false;
+        return;
+    }
     if (!c || !c->paused || c->phase == PHASE_DEAD)
         return;
     c->paused = false;

@@ -102,6 +102,7 @@ struct dx_conn {
     bool linger_after_raw : 1;   /* end once raw is written (HTTP refusal) */
     bool app_closed : 1;         /* the application called dx_conn_close or abort */
     bool ka_pending : 1;         /* a keep-alive ping waits for its pong */
+    bool pause_on_open : 1;      /* dx_conn_pause while CONNECTING: takes effect at open */
 };
 
 /* Fill zero fields of @in with defaults into @out. */
