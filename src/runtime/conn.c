@@ -834,7 +834,13 @@ int dx__conn_open(dx_conn *c, size_t head_len) {
     c->seen = true;
     c->paused = c->pause_on_open; /* the application's pause, not the handshake's */
     c->last_recv = c->last_active = now_ms32(c);
-    dx_timer_start(c->loop, &c->timer, SETTLE_TICK_MS);
+    const dx_conn_options *o = opts_of(c);
+    uint32_t first = SETTLE_TICK_MS; /* or sooner, for very short intervals */
+    if (o->ping_interval_ms < first)
+        first = o->ping_interval_ms;
+    if (o->idle_timeout_ms < first)
+        first = o->idle_timeout_ms;
+    dx_timer_start(c->loop, &c->timer, first);
     dx__conn_drop_input(c, head_len);
     dx__conn_update_io(c);
     if (cb_of(c)->on_open)
