@@ -129,12 +129,12 @@ typedef void (*dx_io_cb)(dx_io *w, unsigned events, void *user);
 /* An fd watcher, embedded in the caller's object. Fields are private: set them with
  * dx_io_init() and read them with the functions below. */
 struct dx_io {
-    int fd;           /* the watched fd; the caller owns it */
-    unsigned events;  /* DX_IO_* bits asked for; 0 when stopped */
-    unsigned pending; /* 1 + index in the loop's ready batch, or 0 */
     dx_io_cb cb;      /* the callback */
     void *user;       /* passed to cb */
     dx_loop *loop;    /* the loop it is started on, or NULL when stopped */
+    int fd;           /* the watched fd; the caller owns it */
+    unsigned events;  /* DX_IO_* bits asked for; 0 when stopped */
+    unsigned pending; /* 1 + index in the loop's ready batch, or 0 */
     bool internal;    /* the loop's own watcher: does not keep dx_loop_run going */
 };
 
@@ -178,6 +178,14 @@ DX_API int dx_io_modify(dx_loop *l, dx_io *w, unsigned events);
  * Loop thread only; callable from any callback.
  */
 DX_API void dx_io_stop(dx_loop *l, dx_io *w);
+
+/*
+ * Stop @w (if started on @l) and close its fd, in one step that saves the
+ * EPOLL_CTL_DEL: closing the last reference to a file removes it from epoll. Only
+ * for an fd that no other descriptor shares (no dup, no fork in between). @w's fd
+ * becomes -1. Loop thread only; callable from any callback.
+ */
+DX_API void dx_io_close(dx_loop *l, dx_io *w);
 
 /* True when @w is started. Loop thread only. */
 DX_API bool dx_io_is_active(const dx_io *w);

@@ -159,6 +159,17 @@ int dx__conn_queue_raw(dx_conn *c, const uint8_t *p, size_t n) {
     return rc;
 }
 
+static ssize_t write_some(int fd, const uint8_t *p, size_t n);
+
+int dx__conn_send_raw(dx_conn *c, const uint8_t *p, size_t n) {
+    size_t done = 0;
+    if (!c->raw && c->fd >= 0 && !(c->proto && dx_proto_wants_write(c->proto))) {
+        ssize_t w = write_some(c->fd, p, n);
+        done = w > 0 ? (size_t)w : 0;
+    }
+    return done == n ? 0 : dx__conn_queue_raw(c, p + done, n - done);
+}
+
 static size_t info_size(const dx_conn *c) {
     if (!c->info)
         return 0;
@@ -291,13 +302,11 @@ static void finish(dx_conn *c) {
     if (c->phase == PHASE_DEAD)
         return;
     c->phase = PHASE_DEAD;
-    dx_io_stop(c->loop, &c->io);
+    dx_io_close(c->loop, &c->io); /* closes c->fd too */
     c->io_events = 0;
+    c->fd = -1;
     dx_timer_stop(c->loop, &c->timer);
     unlist_flush(c);
-    if (c->fd >= 0)
-        close(c->fd);
-    c->fd = -1;
     /* queue the free before on_finish: the server's may run the shutdown's done,
      * whose dx_server_destroy queues the server's free, and c->cls lives there */
     c->flush_next = c->loop->dead_head;
@@ -697,7 +706,10 @@ static void trim(dx_conn *c) {
 static void keepalive_tick(dx_conn *c) {
     const dx_conn_options *o = opts_of(c);
     uint32_t now = now_ms32(c);
-    if (c->ka_pending && until(now, c->ka_sent, o->pong_timeout_ms) == 0) {
+    /* the keep-alive ping is the tracked one (a later dx_conn_ping replaces it and
+     * moves the deadline: it waits for a pong too) */
+    uint32_t ping_age = (now_us32() - c->ping_sent_us) / 1000u;
+    if (c->ka_pending && ping_age >= o->pong_timeout_ms) {
         /* a dead peer will not answer a close either: say why, and go */
         dx__conn_close(c, DX_CLOSE_INTERNAL_ERROR, "keep-alive ping timeout");
         flush(c);
@@ -716,7 +728,6 @@ static void keepalive_tick(dx_conn *c) {
         memcpy(payload, &us, sizeof payload); /* unique enough to match its pong */
         if (dx_conn_ping(c, (dx_span){payload, sizeof payload}) == 0) {
             c->ka_pending = true;
-            c->ka_sent = now;
         }
         if (c->phase != PHASE_OPEN)
             return; /* the ping could not be made (out of memory) */
@@ -725,7 +736,7 @@ static void keepalive_tick(dx_conn *c) {
         trim(c);
     uint32_t next = TICK_MAX_MS;
     if (c->ka_pending)
-        next = until(now, c->ka_sent, o->pong_timeout_ms);
+        next = until((now_us32() - c->ping_sent_us) / 1000u, 0, o->pong_timeout_ms);
     else if (o->ping_interval_ms != DX_NEVER)
         next = until(now, c->last_recv, o->ping_interval_ms);
     if (o->idle_timeout_ms != DX_NEVER) {
@@ -801,11 +812,9 @@ int dx__conn_attach_fd(dx_conn *c, int fd, bool want_write) {
 }
 
 void dx__conn_detach_fd(dx_conn *c) {
-    dx_io_stop(c->loop, &c->io);
+    dx_io_close(c->loop, &c->io);
     c->io_events = 0;
     c->want_write = false;
-    if (c->fd >= 0)
-        close(c->fd);
     c->fd = -1;
 }
 
@@ -828,9 +837,9 @@ static dx_proto *proto_of(dx_conn *c) {
 }
 
 int dx__conn_open(dx_conn *c, size_t head_len) {
+    /* no proto yet: one is made when the first byte comes or goes, so a connection
+     * that stays quiet never holds one */
     c->phase = PHASE_OPEN;
-    if (!proto_of(c))
-        return DX_ENOMEM;
     c->seen = true;
     c->paused = c->pause_on_open; /* the application's pause, not the handshake's */
     c->last_recv = c->last_active = now_ms32(c);

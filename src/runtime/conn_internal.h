@@ -77,8 +77,8 @@ struct dx_conn {
     int fd;
     uint32_t last_recv;      /* loop ms of the last read */
     uint32_t last_active;    /* loop ms of the last message either way */
-    uint32_t ka_sent;        /* loop ms the keep-alive ping left (ka_pending) */
-    uint32_t ping_sent_us;   /* µs clock when the tracked ping left */
+    uint32_t ping_sent_us;   /* µs clock when the tracked ping left (RTT, and the
+                                keep-alive's pong deadline) */
     uint32_t ping_data;      /* first bytes of the tracked ping's payload */
     uint16_t close_code;     /* for dx_close_info */
     uint16_t http_status;    /* client: the answer's status */
@@ -128,6 +128,11 @@ ssize_t dx__conn_read(dx_conn *c, uint8_t **buf);
 /* Append bytes to in / raw. Return 0 or DX_ENOMEM. */
 int dx__conn_keep_input(dx_conn *c, const uint8_t *p, size_t n);
 int dx__conn_queue_raw(dx_conn *c, const uint8_t *p, size_t n);
+
+/* Write HTTP bytes now when nothing waits before them (the 101: no buffer to
+ * allocate and free for it), keeping in raw what the socket does not take. Returns
+ * 0 or DX_ENOMEM; a write error shows in the next flush. */
+int dx__conn_send_raw(dx_conn *c, const uint8_t *p, size_t n);
 
 /* The bytes kept in in (NULL and 0 when none). */
 static inline uint8_t *dx__conn_in(const dx_conn *c) {

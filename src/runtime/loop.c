@@ -221,12 +221,8 @@ int dx_io_modify(dx_loop *l, dx_io *w, unsigned events) {
     return 0;
 }
 
-void dx_io_stop(dx_loop *l, dx_io *w) {
-    if (w->loop != l)
-        return;
-    /* Errors are ignored: if the caller closed the fd already, the kernel has
-     * dropped the registration (unless a dup keeps the file open). */
-    epoll_ctl(l->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+/* Drop @w from the loop's bookkeeping (its epoll registration is the caller's). */
+static void forget_io(dx_loop *l, dx_io *w) {
     if (w->pending && (int)w->pending <= l->n_ready && l->ready[w->pending - 1].data.ptr == w)
         l->ready[w->pending - 1].data.ptr = NULL; /* collected, not yet delivered */
     w->pending = 0;
@@ -234,6 +230,23 @@ void dx_io_stop(dx_loop *l, dx_io *w) {
     w->loop = NULL;
     if (!w->internal)
         l->active_ios--;
+}
+
+void dx_io_stop(dx_loop *l, dx_io *w) {
+    if (w->loop != l)
+        return;
+    /* Errors are ignored: if the caller closed the fd already, the kernel has
+     * dropped the registration (unless a dup keeps the file open). */
+    epoll_ctl(l->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+    forget_io(l, w);
+}
+
+void dx_io_close(dx_loop *l, dx_io *w) {
+    if (w->loop == l)
+        forget_io(l, w); /* closing the only reference unregisters it: no EPOLL_CTL_DEL */
+    if (w->fd >= 0)
+        close(w->fd);
+    w->fd = -1;
 }
 
 bool dx_io_is_active(const dx_io *w) {

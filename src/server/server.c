@@ -30,14 +30,21 @@ typedef enum pending {
     PENDING_HTTP,     /* on_http called; waiting for respond */
 } pending;
 
-/* The handshake state of one connection, freed once it opens or is refused. */
+/* A parsed request head: 4 KiB, so it exists only from the head's last byte to the
+ * decision (usually within one callback, so one allocation serves every handshake). */
+typedef struct server_request {
+    dx_http_request req;
+    dx_ws_request ws;
+    dx_http_header headers[DX_DEFAULT_MAX_HEADERS];
+} server_request;
+
+/* The handshake state of one connection, freed once it opens or is refused. Small:
+ * a server holds one per connection still sending its head. */
 typedef struct server_hs {
     dx_http_scan scan;
     size_t head_len;
     pending pending;
-    dx_http_request req;
-    dx_ws_request ws;
-    dx_http_header headers[DX_DEFAULT_MAX_HEADERS];
+    server_request *r; /* once the head is complete */
 } server_hs;
 
 struct dx_server {
@@ -72,7 +79,11 @@ static server_hs *hs_of(const dx_conn *c) {
 }
 
 static void drop_hs(dx_conn *c) {
-    dx__free(alloc_of(c->owner), c->role_data, sizeof(server_hs));
+    server_hs *hs = c->role_data;
+    if (!hs)
+        return;
+    dx__free(alloc_of(c->owner), hs->r, sizeof(server_request));
+    dx__free(alloc_of(c->owner), hs, sizeof(server_hs));
     c->role_data = NULL;
 }
 
@@ -108,15 +119,16 @@ static void decide(dx_conn *c, dx_server *s) {
     /* nothing more is consumed until the decision, but the socket stays watched so
      * that a client that leaves meanwhile is noticed (server_on_io) */
     c->seen = true; /* from here the application holds it: on_close is owed */
-    if (!dx_http_header_has_token(hs->req.headers, hs->req.num_headers, "Upgrade", "websocket")) {
+    if (!dx_http_header_has_token(hs->r->req.headers, hs->r->req.num_headers, "Upgrade",
+                                  "websocket")) {
         hs->pending = PENDING_HTTP;
         if (s->opts.on_http)
-            s->opts.on_http(c, &hs->req, s->opts.user);
+            s->opts.on_http(c, &hs->r->req, s->opts.user);
         else
             refuse(c, DX_EHS_NO_UPGRADE);
         return;
     }
-    int rc = dx_handshake_check_request(&hs->req, &hs->ws);
+    int rc = dx_handshake_check_request(&hs->r->req, &hs->r->ws);
     if (rc != 0) {
         c->seen = false;
         refuse(c, rc);
@@ -124,7 +136,7 @@ static void decide(dx_conn *c, dx_server *s) {
     }
     hs->pending = PENDING_UPGRADE;
     if (s->opts.on_upgrade)
-        s->opts.on_upgrade(c, &hs->ws, s->opts.user);
+        s->opts.on_upgrade(c, &hs->r->ws, s->opts.user);
     else
         dx_conn_accept(c, NULL, s->opts.user);
 }
@@ -164,8 +176,10 @@ static void server_on_io(dx_conn *c, unsigned events) {
         rc = dx_http_scan_feed(&hs->scan, dx__conn_in(c), dx__conn_in_len(c), &hs->head_len);
     if (rc == DX_EINCOMPLETE)
         return;
+    if (rc == 0 && !(hs->r = dx__alloc(alloc_of(c->owner), sizeof(server_request))))
+        rc = DX_ENOMEM;
     if (rc == 0)
-        rc = dx_http_parse_request(dx__conn_in(c), hs->head_len, &hs->req, hs->headers,
+        rc = dx_http_parse_request(dx__conn_in(c), hs->head_len, &hs->r->req, hs->r->headers,
                                    DX_DEFAULT_MAX_HEADERS);
     if (rc == DX_ENOMEM) {
         dx__conn_fail(c, rc);
@@ -227,17 +241,17 @@ int dx_conn_accept(dx_conn *c, const dx_accept_options *opts, void *user) {
     uint8_t stack[RESPONSE_STACK];
     uint8_t *buf = stack;
     size_t len, need = 0;
-    int rc = dx_handshake_write_accept(&hs->ws, opts, stack, sizeof stack, &len);
+    int rc = dx_handshake_write_accept(&hs->r->ws, opts, stack, sizeof stack, &len);
     if (rc == DX_ENOSPACE) {
         need = len;
         buf = dx__alloc(alloc_of(c->owner), need);
-        rc = buf ? dx_handshake_write_accept(&hs->ws, opts, buf, need, &len) : DX_ENOMEM;
+        rc = buf ? dx_handshake_write_accept(&hs->r->ws, opts, buf, need, &len) : DX_ENOMEM;
     }
     if (rc == 0)
         rc = dx__conn_set_info(c, opts ? opts->protocol : (dx_span){0},
                                opts ? opts->extensions : (dx_span){0}, NULL);
     if (rc == 0)
-        rc = dx__conn_queue_raw(c, buf, len);
+        rc = dx__conn_send_raw(c, buf, len);
     if (buf != stack)
         dx__free(alloc_of(c->owner), buf, need);
     if (rc == DX_EINVAL)
@@ -350,11 +364,7 @@ static void on_listen_io(dx_io *w, unsigned events, void *user) {
             }
             return;
         }
-        if (!s->unix_path) {
-            int one = 1;
-            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        }
-        add_conn(s, fd);
+        add_conn(s, fd); /* TCP_NODELAY is inherited from the listening socket */
     }
 }
 
@@ -391,6 +401,8 @@ static int bind_tcp(dx_server *s, const struct sockaddr *sa, socklen_t len) {
         goto fail;
     if (sa->sa_family == AF_INET6) /* "::" serves IPv4 too */
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+    /* frames are corked by the loop already; accepted sockets inherit this on Linux */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (bind(fd, sa, len) != 0)
         goto fail;
     struct sockaddr_storage got;
