@@ -5,7 +5,10 @@
 #   make SANITIZE=address,undefined check
 #   make CC=clang ...    any C11 compiler
 #   make fuzz            libFuzzer targets (clang) into build/fuzz/
-#   make bench           build bench programs; `make run-bench` runs them
+#   make bench           build bench programs (and the echo load kit of bench/load/);
+#                        `make run-bench` runs the self-contained bench_* programs
+#   make bench-peers     the libwebsockets echo server for bench/load/run-echo.sh
+#                        (only when pkg-config finds libwebsockets)
 #   make install PREFIX=/usr/local DESTDIR=...
 #
 # Every directory is globbed, so adding src/proto/foo.c or tests/test_foo.c needs
@@ -52,11 +55,13 @@ FUZZ_BINS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
 
 BENCH_SRCS := $(sort $(wildcard bench/bench_*.c))
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
+LOAD_BINS  := $(BUILD)/bench/loadgen $(BUILD)/bench/tcp-echo
 
 EXAMPLE_SRCS := $(sort $(wildcard examples/*.c))
 EXAMPLE_BINS := $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/bin/%)
 
-.PHONY: all lib check test-bins fuzz bench run-bench examples install clean layering format-check
+.PHONY: all lib check test-bins fuzz bench bench-peers run-bench examples install clean layering \
+        format-check
 all: lib examples bench
 
 lib: $(STATIC) $(SHARED)
@@ -106,10 +111,34 @@ $(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c $(LIB_SRCS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS)
 
-bench: $(BENCH_BINS)
+bench: $(BENCH_BINS) $(LOAD_BINS)
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^
+
+# The echo load kit (bench/load/README.md): a load generator on duplex's client
+# side, and the raw TCP echo server the WebSocket servers are compared with.
+$(BUILD)/bench/loadgen: $(BUILD)/obj/bench/load/loadgen.o $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^
+
+$(BUILD)/bench/tcp-echo: $(BUILD)/obj/bench/load/tcp-echo.o
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^
+
+# libwebsockets' headers come in as system headers, so our warnings stay on us.
+bench-peers:
+	@if pkg-config --exists libwebsockets; then \
+	    $(MAKE) --no-print-directory $(BUILD)/bench/lws-echo; \
+	else \
+	    echo "bench-peers: libwebsockets not found (apt-get install -y libwebsockets-dev);" \
+	         "lws-echo not built"; \
+	fi
+
+$(BUILD)/bench/lws-echo: bench/load/lws-echo.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(patsubst -I%,-isystem %,$(shell pkg-config --cflags libwebsockets)) \
+	    -o $@ $< $(ALL_LDFLAGS) $(shell pkg-config --libs libwebsockets)
 
 run-bench: bench
 	@for b in $(BENCH_BINS); do $$b || exit 1; done
