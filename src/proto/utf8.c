@@ -185,7 +185,20 @@ feed_loop(dx_utf8_state *s, const uint8_t *p, size_t n, size_t (*skip)(const uin
     return st != S_ERR;
 }
 
-/* Bytes at the start of @p, in whole 16-byte steps, that are all ASCII. */
+/* From @i, skip whole 8-byte words of ASCII: what the block skips leave of a short
+ * text (a 20-byte chat message never fills a vector). */
+static inline size_t skip_ascii_tail(const uint8_t *p, size_t i, size_t n) {
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, sizeof w);
+        if (w & 0x8080808080808080ull)
+            break;
+    }
+    return i;
+}
+
+/* Bytes at the start of @p, in whole 16-byte steps then 8-byte ones, that are all
+ * ASCII. */
 static size_t skip_ascii_words(const uint8_t *p, size_t n) {
     size_t i = 0;
     for (; i + 16 <= n; i += 16) {
@@ -194,7 +207,7 @@ static size_t skip_ascii_words(const uint8_t *p, size_t n) {
         if ((w[0] | w[1]) & 0x8080808080808080ull)
             break;
     }
-    return i;
+    return skip_ascii_tail(p, i, n);
 }
 
 bool dx__utf8_feed_scalar(dx_utf8_state *s, const uint8_t *buf, size_t len) {
@@ -213,7 +226,7 @@ __attribute__((target("sse2"))) static size_t skip_ascii_sse2(const uint8_t *p, 
     }
     if (i + 16 <= n && !_mm_movemask_epi8(_mm_loadu_si128((const void *)(p + i))))
         i += 16;
-    return i;
+    return skip_ascii_tail(p, i, n);
 }
 
 __attribute__((target("sse2"))) bool dx__utf8_feed_sse2(dx_utf8_state *s, const uint8_t *buf,
@@ -231,7 +244,7 @@ __attribute__((target("avx2"))) static size_t skip_ascii_avx2(const uint8_t *p, 
     }
     if (i + 32 <= n && !_mm256_movemask_epi8(_mm256_loadu_si256((const void *)(p + i))))
         i += 32;
-    return i;
+    return skip_ascii_tail(p, i, n);
 }
 
 /*

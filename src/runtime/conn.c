@@ -163,7 +163,7 @@ static ssize_t write_some(int fd, const uint8_t *p, size_t n);
 
 int dx__conn_send_raw(dx_conn *c, const uint8_t *p, size_t n) {
     size_t done = 0;
-    if (!c->raw && c->fd >= 0 && !(c->proto && dx_proto_wants_write(c->proto))) {
+    if (!buf_len(c->raw) && c->fd >= 0 && !(c->proto && dx_proto_wants_write(c->proto))) {
         ssize_t w = write_some(c->fd, p, n);
         done = w > 0 ? (size_t)w : 0;
     }
@@ -397,15 +397,18 @@ static ssize_t write_some(int fd, const uint8_t *p, size_t n) {
 static void flush(dx_conn *c) {
     if (c->phase == PHASE_DEAD || c->fd < 0)
         return;
-    if (c->raw) {
+    if (buf_len(c->raw)) {
         ssize_t w = write_some(c->fd, c->raw->data, c->raw->len);
         if (w < 0) {
             end_abnormally(c, (int)w, true);
             return;
         }
-        buf_consume(alloc_of(c), &c->raw, (size_t)w);
+        if ((size_t)w == c->raw->len && c->phase == PHASE_OPEN)
+            c->raw->len = 0; /* kept for the next large frame; trim frees it */
+        else
+            buf_consume(alloc_of(c), &c->raw, (size_t)w);
     }
-    if (!c->raw && c->proto) {
+    if (!buf_len(c->raw) && c->proto) {
         dx_span out = dx_proto_output(c->proto);
         if (out.len) {
             ssize_t w = write_some(c->fd, out.ptr, out.len);
@@ -425,7 +428,7 @@ static void flush(dx_conn *c) {
     }
     if (c->phase == PHASE_OPEN && c->proto && dx_proto_is_done(c->proto))
         enter_linger(c);
-    else if (c->linger_after_raw && !c->raw && c->phase == PHASE_HANDSHAKE)
+    else if (c->linger_after_raw && !buf_len(c->raw) && c->phase == PHASE_HANDSHAKE)
         enter_linger(c);
 }
 
@@ -695,6 +698,8 @@ static void trim(dx_conn *c) {
         buf_free(a, &c->msg);
     if (!c->in_pending)
         buf_free(a, &c->in);
+    if (!buf_len(c->raw))
+        buf_free(a, &c->raw);
     if (c->proto && !c->msg && dx_proto_is_idle(c->proto)) {
         dx_proto_destroy(c->proto);
         c->proto = NULL;
