@@ -37,6 +37,8 @@ LDSAN       := -fsanitize=$(SANITIZE)
 endif
 ALL_CFLAGS := $(BASE_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS := $(LDSAN) $(LDFLAGS)
+# Libraries every link needs (OpenSSL for src/tls, zlib for permessage-deflate).
+LDLIBS   += -lssl -lcrypto -lz
 
 LIB_SRCS  := $(sort $(wildcard src/*/*.c))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -81,18 +83,18 @@ $(STATIC): $(LIB_OBJS)
 
 $(SHARED): $(PIC_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) -shared -Wl,-soname,libduplex.so.$(SOMAJOR) $(ALL_LDFLAGS) -o $@ $^
+	$(CC) -shared -Wl,-soname,libduplex.so.$(SOMAJOR) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 	ln -sf libduplex.so.$(VERSION) $(BUILD)/lib/libduplex.so.$(SOMAJOR)
 	ln -sf libduplex.so.$(VERSION) $(BUILD)/lib/libduplex.so
 
 # Tests see internal headers (src/) so they can reach the scalar/SIMD variants.
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_SUPPORT) $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/replay_%: $(BUILD)/obj/fuzz/fuzz_%.o $(BUILD)/obj/fuzz/replay.o $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 test-bins: $(TEST_BINS) $(REPLAY_BINS)
 
@@ -109,22 +111,22 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Isrc -DDX_BUILDING \
 fuzz: $(FUZZ_BINS)
 $(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c $(LIB_SRCS)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(LDLIBS)
 
 bench: $(BENCH_BINS) $(LOAD_BINS)
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # The echo load kit (bench/load/README.md): a load generator on duplex's client
 # side, and the raw TCP echo server the WebSocket servers are compared with.
 $(BUILD)/bench/loadgen: $(BUILD)/obj/bench/load/loadgen.o $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bench/tcp-echo: $(BUILD)/obj/bench/load/tcp-echo.o
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # libwebsockets' headers come in as system headers, so our warnings stay on us.
 bench-peers:
@@ -138,7 +140,7 @@ bench-peers:
 $(BUILD)/bench/lws-echo: bench/load/lws-echo.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(patsubst -I%,-isystem %,$(shell pkg-config --cflags libwebsockets)) \
-	    -o $@ $< $(ALL_LDFLAGS) $(shell pkg-config --libs libwebsockets)
+	    -o $@ $< $(ALL_LDFLAGS) $(shell pkg-config --libs libwebsockets) $(LDLIBS)
 
 run-bench: bench
 	@for b in $(BENCH_BINS); do $$b || exit 1; done
@@ -146,7 +148,7 @@ run-bench: bench
 examples: $(EXAMPLE_BINS)
 $(BUILD)/bin/%: $(BUILD)/obj/examples/%.o $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/duplex.pc: duplex.pc.in
 	@mkdir -p $(dir $@)

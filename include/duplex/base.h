@@ -144,7 +144,29 @@ DX_API int dx_random_bytes(uint8_t *buf, size_t len);
     X(PROXY_URL,             -1312, "malformed proxy URL")                                 \
     X(SEND_QUEUE,            -1313, "send queue is over its cap")                          \
     X(SHUTDOWN,              -1314, "server is shutting down")                             \
-    X(PROTOCOL,              -1315, "peer violated the WebSocket protocol (see the close code)")
+    X(PROTOCOL,              -1315, "peer violated the WebSocket protocol (see the close code)") \
+    /* permessage-deflate (RFC 7692) */                                                     \
+    X(DEFLATE_NONE,          -1400, "permessage-deflate was not negotiated")                 \
+    X(DEFLATE_BAD_OFFER,     -1401, "malformed permessage-deflate offer")                    \
+    X(DEFLATE_BAD_ANSWER,    -1402, "malformed or unacceptable permessage-deflate response") \
+    X(DEFLATE_DATA,          -1403, "corrupt or truncated compressed message")               \
+    X(DEFLATE_TOO_BIG,       -1404, "inflated message exceeds the limit")                    \
+    /* TLS engine (src/tls): which check failed */                                          \
+    X(TLS_UNKNOWN_CA,        -1500, "peer certificate is not signed by a trusted CA")        \
+    X(TLS_SELF_SIGNED,       -1501, "peer certificate is self-signed and not trusted")       \
+    X(TLS_CERT_EXPIRED,      -1502, "peer certificate has expired")                          \
+    X(TLS_CERT_NOT_YET_VALID, -1503, "peer certificate is not yet valid")                    \
+    X(TLS_HOSTNAME,          -1504, "peer certificate does not match the host name")         \
+    X(TLS_IP,                -1505, "peer certificate does not match the IP address")        \
+    X(TLS_CERT_INVALID,      -1506, "peer certificate failed verification (other reason)")   \
+    X(TLS_VERSION,           -1507, "no TLS protocol version in common with the peer")       \
+    X(TLS_CIPHER,            -1508, "no TLS cipher suite in common with the peer")           \
+    X(TLS_HANDSHAKE,         -1509, "TLS handshake failed")                                  \
+    X(TLS_CERT_REQUIRED,     -1510, "peer sent no certificate but one is required")          \
+    X(TLS_PLAIN_HTTP,        -1511, "peer speaks plain HTTP, not TLS")                       \
+    X(TLS_ALERT,             -1512, "peer sent a fatal TLS alert")                           \
+    X(TLS_CONFIG,            -1513, "TLS certificate, key or CA file could not be loaded")   \
+    X(TLS_PROTOCOL,          -1514, "TLS record layer error after the handshake")
 /* clang-format on */
 
 enum dx_error {
