@@ -4,11 +4,14 @@
  *
  *   echo-client URL [--protocol P]... [--header "Name: value"]... [--origin O]
  *                   [--proxy URL] [--send TEXT]... [--close-after N]
- *                   [--max-message BYTES] [--quiet]
+ *                   [--max-message BYTES] [--quiet] [--no-deflate]
  *
  * --send sends TEXT once the connection opens (before echoing); --close-after closes
  * with 1000 after echoing N messages. Events go to stderr: "open protocol=P",
  * "error: ...", "close code=N clean=0|1 remote=0|1 reason=R".
+ *
+ * permessage-deflate (RFC 7692) is offered with duplex's default settings;
+ * --no-deflate does not offer it. "open" also shows the extensions agreed.
  *
  * Exit status: 0 after a clean close (the closing handshake completed), 1 after an
  * unclean one (a protocol error, an abnormal close), 2 when the connection never
@@ -40,8 +43,10 @@ static void on_open(dx_conn *c, void *user) {
     (void)user;
     opened = true;
     dx_span p = dx_conn_protocol(c);
+    dx_span e = dx_conn_extensions(c);
     if (!quiet)
-        fprintf(stderr, "open protocol=%.*s\n", (int)p.len, (const char *)p.ptr);
+        fprintf(stderr, "open protocol=%.*s extensions=%.*s\n", (int)p.len, (const char *)p.ptr,
+                (int)e.len, (const char *)e.ptr);
     for (size_t i = 0; i < num_sends; i++)
         dx_conn_send_text(c, dx_span_cstr(sends[i]));
 }
@@ -82,7 +87,8 @@ static void on_close(dx_conn *c, const dx_close_info *info, void *user) {
 static void usage(void) {
     fprintf(stderr, "usage: echo-client URL [--protocol P]... [--header \"Name: value\"]...\n"
                     "                   [--origin O] [--proxy URL] [--send TEXT]...\n"
-                    "                   [--close-after N] [--max-message BYTES] [--quiet]\n");
+                    "                   [--close-after N] [--max-message BYTES] [--quiet]\n"
+                    "                   [--no-deflate]\n");
     exit(64);
 }
 
@@ -109,13 +115,19 @@ static void add_header(const char *s) {
 
 int main(int argc, char **argv) {
     const char *url = NULL;
-    dx_client_options opts = {.conn = {.max_message = (size_t)16 << 20,
+    static const dx_deflate_config deflate = {0}; /* duplex's defaults */
+    dx_client_options opts = {.deflate = &deflate,
+                              .conn = {.max_message = (size_t)16 << 20,
                                        .max_send_queue = (size_t)40 << 20,
                                        .low_water = (size_t)256 << 10}};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--quiet") == 0) {
             quiet = true;
+            continue;
+        }
+        if (strcmp(a, "--no-deflate") == 0) {
+            opts.deflate = NULL;
             continue;
         }
         if (a[0] != '-') {

@@ -3,7 +3,7 @@
  *
  *   echo-server [--port N] [--host H] [--unix PATH] [--threads N]
  *               [--protocol P]... [--origin O]... [--require-auth TOKEN]
- *               [--max-message BYTES] [--commands] [--ping-interval MS]
+ *               [--max-message BYTES] [--commands] [--ping-interval MS] [--no-deflate]
  *
  * --port 0 picks a free port; the line "listening on HOST:PORT" (or "listening on
  * unix:PATH") is printed once the server listens. --threads N runs N loops, one per
@@ -13,6 +13,8 @@
  * Origin, from a non-browser client, is allowed). --require-auth refuses requests
  * without "Authorization: Bearer TOKEN" with 401. --commands makes text messages
  * "!close CODE [REASON]" and "!ping [PAYLOAD]" act instead of echoing (for tests).
+ * permessage-deflate (RFC 7692) is accepted when a client offers it, with duplex's
+ * default settings; --no-deflate refuses it.
  *
  * SIGINT or SIGTERM: graceful shutdown (every connection closed with 1001, at most
  * 5 s), exit 0.
@@ -47,6 +49,7 @@ typedef struct config {
     const char *auth_token;
     size_t max_message;
     bool commands;
+    bool no_deflate;
     uint32_t ping_interval_ms;
 } config;
 
@@ -175,7 +178,9 @@ static void on_signal(dx_io *io, unsigned events, void *user) {
 }
 
 static int start_worker(worker *w) {
+    static const dx_deflate_config deflate = {0}; /* duplex's defaults */
     dx_server_options o = {
+        .deflate = cfg.no_deflate ? NULL : &deflate,
         .host = cfg.host,
         .port = (uint16_t)cfg.port,
         .unix_path = cfg.unix_path,
@@ -202,7 +207,8 @@ static void *run_worker(void *arg) {
 static void usage(void) {
     fprintf(stderr, "usage: echo-server [--port N] [--host H] [--unix PATH] [--threads N]\n"
                     "                   [--protocol P]... [--origin O]... [--require-auth TOKEN]\n"
-                    "                   [--max-message BYTES] [--commands] [--ping-interval MS]\n");
+                    "                   [--max-message BYTES] [--commands] [--ping-interval MS]\n"
+                    "                   [--no-deflate]\n");
     exit(64);
 }
 
@@ -222,6 +228,9 @@ static void parse_args(int argc, char **argv) {
         bool takes = true;
         if (strcmp(a, "--commands") == 0) {
             cfg.commands = true;
+            takes = false;
+        } else if (strcmp(a, "--no-deflate") == 0) {
+            cfg.no_deflate = true;
             takes = false;
         } else if (!v) {
             usage();

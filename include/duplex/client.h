@@ -19,6 +19,7 @@
 #define DUPLEX_CLIENT_H
 
 #include "duplex/conn.h"
+#include "duplex/deflate.h"
 #include "duplex/http.h"
 
 #ifdef __cplusplus
@@ -43,6 +44,11 @@ typedef struct dx_client_options {
      */
     const char *proxy;
     bool no_env_proxy; /* ignore the proxy environment variables */
+
+    /* permessage-deflate (RFC 7692): NULL does not offer it; otherwise it is offered
+       with this configuration (copied) and used when the server agrees. A malformed
+       answer fails the handshake with DX_EDEFLATE_BAD_ANSWER. */
+    const dx_deflate_config *deflate;
 
     /*
      * Opt-in reconnection. When a connection ends without the application having

@@ -65,6 +65,7 @@ typedef enum dx_backpressure {
 #define DX_DEFAULT_PONG_TIMEOUT_MS 20000u
 #define DX_DEFAULT_IDLE_TIMEOUT_MS DX_NEVER
 #define DX_DEFAULT_LOW_WATER ((size_t)64 << 10)
+#define DX_DEFAULT_COMPRESS_MIN 64
 
 /*
  * Limits and timeouts of a connection. Zero-initialise; every zero field takes its
@@ -95,6 +96,8 @@ typedef struct dx_conn_options {
                                       pings already find dead peers) */
     bool streaming;                /* deliver messages piece by piece through
                                       on_fragment instead of whole through on_message */
+    size_t compress_min;           /* with permessage-deflate: whole messages shorter
+                                      than this are sent uncompressed; default 64 */
 } dx_conn_options;
 
 /* A piece of a message, in streaming mode. */
@@ -168,6 +171,18 @@ typedef struct dx_conn_callbacks {
 DX_API int dx_conn_send(dx_conn *c, dx_opcode opcode, dx_span data);
 DX_API int dx_conn_send_text(dx_conn *c, dx_span text);
 DX_API int dx_conn_send_binary(dx_conn *c, dx_span data);
+
+/* Flags for dx_conn_send_ex. */
+#define DX_SEND_NO_COMPRESS 1u /* send this message uncompressed even with permessage-deflate */
+
+/*
+ * dx_conn_send with @flags. With permessage-deflate agreed, a whole message of at
+ * least the threshold (server/client options) is compressed (RFC 7692: RSV1 on its
+ * frame) unless DX_SEND_NO_COMPRESS is given; fragments (dx_conn_send_fragment) are
+ * never compressed. A compressed send refused by the cap (DX_ESEND_QUEUE) has not
+ * touched the compressor; a compressor failure closes the connection with 1011.
+ */
+DX_API int dx_conn_send_ex(dx_conn *c, dx_opcode opcode, dx_span data, unsigned flags);
 
 /*
  * Send one fragment of a message: @opcode DX_OP_TEXT/DX_OP_BINARY starts one,

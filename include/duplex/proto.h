@@ -202,6 +202,13 @@ DX_API int dx_proto_recv_eof(dx_proto *p, dx_event *ev);
  */
 DX_API int dx_proto_send(dx_proto *p, dx_opcode op, dx_span payload, bool fin);
 
+/*
+ * dx_proto_send with RSV bits on the frame: an extension's mark on the first frame
+ * of a message (permessage-deflate's RSV1, RFC 7692 §6). DX_EINVAL when @rsv has a
+ * bit that cfg.rsv_allowed lacks, or any bit with DX_OP_CONT.
+ */
+DX_API int dx_proto_send_rsv(dx_proto *p, dx_opcode op, dx_span payload, bool fin, uint8_t rsv);
+
 /* Whole messages: dx_proto_send(p, DX_OP_TEXT or DX_OP_BINARY, data, true). */
 DX_API int dx_proto_send_text(dx_proto *p, dx_span text);
 DX_API int dx_proto_send_binary(dx_proto *p, dx_span data);

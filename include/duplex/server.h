@@ -18,6 +18,7 @@
 #define DUPLEX_SERVER_H
 
 #include "duplex/conn.h"
+#include "duplex/deflate.h"
 #include "duplex/handshake.h"
 
 #ifdef __cplusplus
@@ -27,17 +28,21 @@ extern "C" {
 typedef struct dx_server dx_server;
 
 typedef struct dx_server_options {
-    const char *host;            /* address to bind: an IPv4 or IPv6 literal, or a name;
-                                    NULL: every interface ("::" dual-stack, or 0.0.0.0
-                                    where IPv6 is off) */
-    uint16_t port;               /* 0: any free port (see dx_server_port) */
-    const char *unix_path;       /* listen on this Unix socket instead (an existing socket
-                                    file is replaced) */
-    bool reuse_port;             /* SO_REUSEPORT: several servers (one per loop) on one port */
-    int backlog;                 /* listen backlog; 0: 511 */
-    size_t max_connections;      /* accepted sockets open at once; further ones wait in the
-                                    backlog; 0: no limit but the fd limit */
-    dx_conn_options conn;        /* limits and timeouts of every connection */
+    const char *host;       /* address to bind: an IPv4 or IPv6 literal, or a name;
+                               NULL: every interface ("::" dual-stack, or 0.0.0.0
+                               where IPv6 is off) */
+    uint16_t port;          /* 0: any free port (see dx_server_port) */
+    const char *unix_path;  /* listen on this Unix socket instead (an existing socket
+                               file is replaced) */
+    bool reuse_port;        /* SO_REUSEPORT: several servers (one per loop) on one port */
+    int backlog;            /* listen backlog; 0: 511 */
+    size_t max_connections; /* accepted sockets open at once; further ones wait in the
+                               backlog; 0: no limit but the fd limit */
+    dx_conn_options conn;   /* limits and timeouts of every connection */
+    /* permessage-deflate (RFC 7692): NULL refuses it; otherwise the first acceptable
+       offer of a client is accepted with this configuration (copied), unless
+       on_upgrade's dx_conn_accept sets extensions of its own. */
+    const dx_deflate_config *deflate;
     dx_conn_callbacks callbacks; /* copied; shared by every connection */
 
     /*
@@ -96,7 +101,9 @@ DX_API void dx_server_destroy(dx_server *s);
 
 /*
  * Accept the pending upgrade on @c: write the 101 response (with @opts' subprotocol,
- * which must be one the client offered, extensions and extra headers; NULL: none),
+ * which must be one the client offered, extensions and extra headers; NULL: none;
+ * without extensions of its own, the server's permessage-deflate answer if one was
+ * agreed),
  * set @c's user pointer to @user, and open: on_open runs before this returns.
  * Returns 0, DX_ESTATE (no upgrade is pending on @c) or DX_EINVAL (@opts rejected by
  * dx_handshake_write_accept; the upgrade stays pending).

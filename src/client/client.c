@@ -33,15 +33,18 @@ typedef enum stage {
 typedef struct client_config {
     unsigned refs; /* one per connection still allocated */
     dx_loop *loop;
-    char *url;               /* copied */
-    dx_client_options opts;  /* copied; its pointers point to the copies below */
-    char **protocols;        /* copies of the offered subprotocols */
-    char *origin;            /* copy, or NULL */
-    dx_http_header *headers; /* copies; each name and value is its own allocation */
-    char *proxy;             /* copy, or NULL */
-    dx_conn_options conn;    /* with defaults */
-    dx_conn_callbacks cb;    /* the application's, copied */
-    dx__conn_class cls;      /* role, cb and conn, for every attempt */
+    char *url;                 /* copied */
+    dx_client_options opts;    /* copied; its pointers point to the copies below */
+    char **protocols;          /* copies of the offered subprotocols */
+    char *origin;              /* copy, or NULL */
+    dx_http_header *headers;   /* copies; each name and value is its own allocation */
+    char *proxy;               /* copy, or NULL */
+    dx_conn_options conn;      /* with defaults */
+    dx_conn_callbacks cb;      /* the application's, copied */
+    dx__conn_class cls;        /* role, cb and conn, for every attempt */
+    dx_deflate_config deflate; /* permessage-deflate, when deflate_on */
+    bool deflate_on;
+    char deflate_offer[160]; /* its offer */
     void *user;              /* given to every connection */
 } client_config;
 
@@ -230,6 +233,22 @@ static void on_upgrade_answer(dx_conn *c, size_t head_len) {
         c->http_status = (uint16_t)resp.status;
         rc = dx_handshake_check_response(&cl->hs, &cl->req, &resp, &ws);
     }
+    dx_deflate_params params;
+    bool pmd = false;
+    if (rc == 0 && cl->cfg->deflate_on && ws.extensions.len) {
+        dx_ext exts[DX_MAX_EXTENSIONS];
+        dx_ext_param ext_params[DX_MAX_EXT_PARAMS];
+        size_t n = 0, np = 0;
+        rc = dx_ext_parse_value(ws.extensions, exts, DX_MAX_EXTENSIONS, &n, ext_params,
+                                DX_MAX_EXT_PARAMS, &np);
+        if (rc == 0)
+            rc = dx_deflate_check_answer(&cl->cfg->deflate, exts, n, &params);
+        pmd = rc == 0;
+        if (rc == DX_EDEFLATE_NONE)
+            rc = 0;
+        else if (rc == DX_EHS_BAD_EXTENSIONS || rc == DX_EHS_TOO_MANY)
+            rc = DX_EDEFLATE_BAD_ANSWER;
+    }
     if (rc == 0)
         rc = dx__conn_set_info(c, ws.protocol, ws.extensions, cl->cfg->url);
     if (rc < 0) {
@@ -237,7 +256,7 @@ static void on_upgrade_answer(dx_conn *c, size_t head_len) {
         return;
     }
     cl->opened = true;
-    dx__conn_open(c, head_len);
+    dx__conn_open(c, head_len, pmd ? &params : NULL, &cl->cfg->deflate);
 }
 
 static void client_on_io(dx_conn *c, unsigned events) {
@@ -368,6 +387,16 @@ static int config_new(client_config **out, dx_loop *loop, const char *url,
         }
     }
     cfg->opts.headers = cfg->headers;
+    if (o->deflate) {
+        size_t len;
+        cfg->deflate = *o->deflate;
+        cfg->deflate_on = true;
+        rc = dx_deflate_write_offer(&cfg->deflate, cfg->deflate_offer, sizeof cfg->deflate_offer,
+                                    &len);
+        if (rc < 0)
+            goto fail;
+    }
+    cfg->opts.deflate = NULL; /* the copy above is what counts */
     *out = cfg;
     return 0;
 fail:
@@ -410,15 +439,17 @@ static int prepare(client *cl, const dx_url *url) {
     int rc = dx_url_write_resource(url, resource, sizeof resource, &rlen);
     if (rc < 0)
         return rc == DX_ENOSPACE ? DX_EHS_BAD_URL : rc;
-    cl->req = (dx_request_options){.host = cl->host,
-                                   .port = url->port,
-                                   .secure = url->secure,
-                                   .resource = resource,
-                                   .origin = o->origin,
-                                   .protocols = o->protocols,
-                                   .num_protocols = o->num_protocols,
-                                   .headers = o->headers,
-                                   .num_headers = o->num_headers};
+    cl->req =
+        (dx_request_options){.host = cl->host,
+                             .port = url->port,
+                             .secure = url->secure,
+                             .resource = resource,
+                             .origin = o->origin,
+                             .protocols = o->protocols,
+                             .num_protocols = o->num_protocols,
+                             .headers = o->headers,
+                             .num_headers = o->num_headers,
+                             .extensions = cl->cfg->deflate_on ? cl->cfg->deflate_offer : NULL};
     rc = dx_client_handshake_init(&cl->hs, NULL);
     size_t need = 0;
     if (rc == 0)

@@ -131,8 +131,9 @@ static int new_mask_key(dx_proto *p, uint8_t key[4]) {
  * Append one whole frame. Nothing is written on failure. Returns 0, DX_ENOMEM, or
  * the random source's error (client side).
  */
-static int queue_frame(dx_proto *p, unsigned opcode, bool fin, dx_span payload) {
-    dx_frame_header h = {.fin = fin, .opcode = (uint8_t)opcode, .payload_len = payload.len};
+static int queue_frame(dx_proto *p, unsigned opcode, bool fin, uint8_t rsv, dx_span payload) {
+    dx_frame_header h = {
+        .fin = fin, .rsv = rsv, .opcode = (uint8_t)opcode, .payload_len = payload.len};
     if (p->side == DX_SIDE_CLIENT) {
         h.masked = true;
         int rc = new_mask_key(p, h.mask);
@@ -165,7 +166,7 @@ static int queue_close(dx_proto *p, uint16_t code, dx_span reason) {
             memcpy(body + 2, reason.ptr, reason.len);
         payload.len = 2 + reason.len;
     }
-    return queue_frame(p, DX_OP_CLOSE, true, payload);
+    return queue_frame(p, DX_OP_CLOSE, true, 0, payload);
 }
 
 /* ---- receive -------------------------------------------------------------- */
@@ -307,7 +308,7 @@ static int control_end(dx_proto *p, dx_event *ev) {
          * ping that finds it still past the cap fails the connection. */
         if (out_pending(p) > p->limits.max_send_queue)
             return fail(p, DX_CLOSE_POLICY_VIOLATION, "ping flood: output not read", ev);
-        rc = queue_frame(p, DX_OP_PONG, true, payload); /* §5.5.2: same payload */
+        rc = queue_frame(p, DX_OP_PONG, true, 0, payload); /* §5.5.2: same payload */
         if (rc < 0)
             return resource_fail(p, rc);
         ev->type = DX_EV_PING;
@@ -487,14 +488,21 @@ static int check_send(const dx_proto *p, dx_opcode op) {
 }
 
 int dx_proto_send(dx_proto *p, dx_opcode op, dx_span payload, bool fin) {
+    return dx_proto_send_rsv(p, op, payload, fin, 0);
+}
+
+int dx_proto_send_rsv(dx_proto *p, dx_opcode op, dx_span payload, bool fin, uint8_t rsv) {
     if (!p || (!payload.ptr && payload.len))
         return DX_EINVAL;
     int rc = check_send(p, op);
     if (rc < 0)
         return rc;
+    /* §5.2: only what an extension negotiated; RFC 7692 §6: on a message's first frame */
+    if ((rsv & ~p->rsv_allowed) || (rsv && op == DX_OP_CONT))
+        return DX_EINVAL;
     if (!fits_send_queue(p, payload.len))
         return DX_ELIMIT;
-    rc = queue_frame(p, op, fin, payload);
+    rc = queue_frame(p, op, fin, rsv, payload);
     if (rc < 0)
         return rc;
     p->send_msg_open = !fin;
@@ -538,7 +546,7 @@ static int send_control(dx_proto *p, dx_opcode op, dx_span payload) {
         return DX_ESTATE;
     if (!fits_send_queue(p, payload.len))
         return DX_ELIMIT;
-    return queue_frame(p, op, true, payload);
+    return queue_frame(p, op, true, 0, payload);
 }
 
 int dx_proto_ping(dx_proto *p, dx_span payload) {

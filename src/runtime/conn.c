@@ -87,6 +87,8 @@ void dx__conn_options_resolve(const dx_conn_options *in, dx_conn_options *out) {
     out->ping_interval_ms = ms_or(out->ping_interval_ms, DX_DEFAULT_PING_INTERVAL_MS);
     out->pong_timeout_ms = ms_or(out->pong_timeout_ms, DX_DEFAULT_PONG_TIMEOUT_MS);
     out->idle_timeout_ms = ms_or(out->idle_timeout_ms, DX_DEFAULT_IDLE_TIMEOUT_MS);
+    if (!out->compress_min)
+        out->compress_min = DX_DEFAULT_COMPRESS_MIN;
 }
 
 /* ---- byte buffers ------------------------------------------------------------------ */
@@ -269,8 +271,19 @@ void dx__conn_update_io(dx_conn *c) {
 
 /* ---- the end -------------------------------------------------------------------------- */
 
+static void free_pmd(dx_conn *c) {
+    if (!c->pmd_on)
+        return;
+    dx_deflate_destroy(c->pmd->codec);
+    buf_free(alloc_of(c), &c->pmd->scratch);
+    dx__free(alloc_of(c), c->pmd, sizeof(dx__pmd));
+    c->pmd = NULL;
+    c->pmd_on = false;
+}
+
 static void free_conn(dx_conn *c) {
     const dx_allocator *a = alloc_of(c);
+    free_pmd(c); /* shares its slot with the role's data */
     if (c->cls->role->release)
         c->cls->role->release(c);
     dx_proto_destroy(c->proto);
@@ -492,9 +505,107 @@ static bool matches_ping(const dx_conn *c, dx_span payload) {
     return head == c->ping_data;
 }
 
+/* Fail the connection for an extension's reason: close with @code, report @err. */
+static void fail_with(dx_conn *c, uint16_t code, int err, const char *why) {
+    if (!c->error)
+        c->error = err;
+    dx__conn_close(c, code, why);
+}
+
+/* A piece of a compressed message (RSV1 on its first frame, RFC 7692 §6.2):
+ * inflate it under the message limit, check text once it is inflated, deliver. */
+static void on_compressed_data(dx_conn *c, const dx_event *ev) {
+    const dx_conn_callbacks *cb = cb_of(c);
+    const dx_allocator *a = alloc_of(c);
+    dx__pmd *m = c->pmd;
+    bool streaming = opts_of(c)->streaming, fin = ev->u.data.fin;
+    bool text = ev->u.data.opcode == DX_OP_TEXT;
+    dx__buf **out = streaming ? &m->scratch : &c->msg;
+    if (ev->u.data.first) {
+        m->utf8 = (dx_utf8_state){0};
+        m->stream_started = false;
+        c->msg_opcode = (uint8_t)ev->u.data.opcode;
+        if (c->msg)
+            c->msg->len = 0;
+    }
+    if (streaming && m->scratch)
+        m->scratch->len = 0; /* shared with sends, which leave their last message there */
+    dx_span in = ev->u.data.data;
+    size_t most = opts_of(c)->max_message + 256; /* the codec stops at the limit */
+    for (;;) {
+        size_t len = buf_len(*out), cap = *out ? (*out)->cap : 0;
+        size_t want = cap < 4096 ? 4096 : cap * 2 < most ? cap * 2 : most;
+        if (len + 256 > cap && buf_reserve(a, out, want > len + 256 ? want : len + 256) != 0) {
+            end_abnormally(c, DX_ENOMEM, false);
+            return;
+        }
+        size_t used = 0, wrote = 0;
+        int rc = dx_deflate_inflate(m->codec, in, fin, (*out)->data + len, (*out)->cap - len, &used,
+                                    &wrote);
+        in.ptr += used;
+        in.len -= used;
+        (*out)->len += wrote;
+        if (rc == DX_EDEFLATE_TOO_BIG) {
+            fail_with(c, DX_CLOSE_MESSAGE_TOO_BIG, rc, "message too big");
+            return;
+        }
+        if (rc < 0 && rc != DX_ENOSPACE) {
+            fail_with(c, DX_CLOSE_INVALID_PAYLOAD, rc, "invalid compressed data");
+            return;
+        }
+        bool done = rc == 0;
+        if (streaming && (wrote || (done && fin))) {
+            dx__buf *b = m->scratch;
+            if (text && (!dx_utf8_feed(&m->utf8, b->data, b->len) ||
+                         (done && fin && !dx_utf8_is_complete(&m->utf8)))) {
+                fail_with(c, DX_CLOSE_INVALID_PAYLOAD, DX_EPROTOCOL, "invalid UTF-8");
+                return;
+            }
+            dx_fragment f = {.opcode = (dx_opcode)c->msg_opcode,
+                             .data = {b->data, b->len},
+                             .first = !m->stream_started,
+                             .fin = done && fin};
+            m->stream_started = true;
+            if (cb->on_fragment)
+                cb->on_fragment(c, &f, c->user);
+            if (c->phase != PHASE_OPEN)
+                return;
+            m->scratch->len = 0;
+        }
+        if (done)
+            break;
+    }
+    if (streaming || !fin)
+        return;
+    size_t len = c->msg->len;
+    c->msg->len = 0;
+    if (text && !dx_utf8_valid(c->msg->data, len)) {
+        fail_with(c, DX_CLOSE_INVALID_PAYLOAD, DX_EPROTOCOL, "invalid UTF-8");
+        return;
+    }
+    if (cb->on_message)
+        cb->on_message(c, (dx_opcode)c->msg_opcode, (dx_span){c->msg->data, len}, c->user);
+}
+
 static void on_data(dx_conn *c, const dx_event *ev) {
     const dx_conn_callbacks *cb = cb_of(c);
     c->last_active = now_ms32(c);
+    if (c->pmd_on) {
+        dx__pmd *m = c->pmd;
+        if (ev->u.data.first) {
+            m->in_compressed = ev->u.data.rsv & DX_RSV1;
+            m->plain_len = 0;
+        }
+        if (m->in_compressed) {
+            on_compressed_data(c, ev);
+            return;
+        }
+        m->plain_len += ev->u.data.data.len;
+        if (m->plain_len > opts_of(c)->max_message) {
+            fail_with(c, DX_CLOSE_MESSAGE_TOO_BIG, DX_ELIMIT, "message too big");
+            return;
+        }
+    }
     if (opts_of(c)->streaming) {
         dx_fragment f = {.opcode = ev->u.data.opcode,
                          .data = ev->u.data.data,
@@ -700,6 +811,8 @@ static void trim(dx_conn *c) {
         buf_free(a, &c->in);
     if (!buf_len(c->raw))
         buf_free(a, &c->raw);
+    if (c->pmd_on)
+        buf_free(a, &c->pmd->scratch);
     if (c->proto && !c->msg && dx_proto_is_idle(c->proto)) {
         dx_proto_destroy(c->proto);
         c->proto = NULL;
@@ -827,9 +940,14 @@ static dx_proto *proto_of(dx_conn *c) {
     if (c->proto)
         return c->proto;
     const dx_conn_options *o = opts_of(c);
+    /* With permessage-deflate the codec holds a compressed message to max_message
+     * once inflated, and on_data an uncompressed one; the wire may carry a little
+     * more than that for a message that does not compress (deflate's worst case). */
+    size_t slack = c->pmd_on ? o->max_message / 256 + 1024 : 0;
     dx_proto_config cfg = {.side = (dx_side)c->side,
-                           .limits = {.max_frame = o->max_frame,
-                                      .max_message = o->max_message,
+                           .rsv_allowed = c->pmd_on ? DX_RSV1 : 0,
+                           .limits = {.max_frame = o->max_frame + slack,
+                                      .max_message = o->max_message + slack,
                                       .max_send_queue = o->max_send_queue},
                            .allocator = alloc_of(c)};
     int rc = dx_proto_create(&c->proto, &cfg);
@@ -841,7 +959,22 @@ static dx_proto *proto_of(dx_conn *c) {
     return c->proto;
 }
 
-int dx__conn_open(dx_conn *c, size_t head_len) {
+int dx__conn_open(dx_conn *c, size_t head_len, const dx_deflate_params *pmd,
+                  const dx_deflate_config *pmd_cfg) {
+    if (pmd) {
+        dx__pmd *m = dx__calloc(alloc_of(c), sizeof(*m));
+        int rc = m ? dx_deflate_create(&m->codec, pmd, c->side == DX_SIDE_SERVER, pmd_cfg,
+                                       opts_of(c)->max_message, alloc_of(c))
+                   : DX_ENOMEM;
+        if (rc < 0) {
+            dx__free(alloc_of(c), m, sizeof(*m));
+            dx__conn_fail(c, rc);
+            return rc;
+        }
+        m->threshold = opts_of(c)->compress_min;
+        c->pmd = m;
+        c->pmd_on = true;
+    }
     /* no proto yet: one is made when the first byte comes or goes, so a connection
      * that stays quiet never holds one */
     c->phase = PHASE_OPEN;
@@ -943,10 +1076,57 @@ int dx_conn_send_fragment(dx_conn *c, dx_opcode opcode, dx_span data, bool fin) 
     return sent(c, dx_proto_send(p, opcode, data, fin));
 }
 
-int dx_conn_send(dx_conn *c, dx_opcode opcode, dx_span data) {
+/* Compress a whole message into the scratch buffer and queue it with RSV1. */
+static int send_compressed(dx_conn *c, dx_proto *p, dx_opcode opcode, dx_span data) {
+    const dx_allocator *a = alloc_of(c);
+    dx__pmd *m = c->pmd;
+    if (m->scratch)
+        m->scratch->len = 0;
+    dx_span in = data;
+    for (;;) {
+        size_t len = buf_len(m->scratch), cap = m->scratch ? m->scratch->cap : 0;
+        if (len + 64 > cap && buf_reserve(a, &m->scratch, cap ? cap * 2 : data.len / 2 + 1024) != 0)
+            return DX_ENOMEM;
+        size_t used = 0, wrote = 0;
+        int rc = dx_deflate_compress(m->codec, in, true, m->scratch->data + len,
+                                     m->scratch->cap - len, &used, &wrote);
+        in.ptr += used;
+        in.len -= used;
+        m->scratch->len += wrote;
+        if (rc == 0)
+            break;
+        if (rc != DX_ENOSPACE)
+            return rc;
+    }
+    return dx_proto_send_rsv(p, opcode, (dx_span){m->scratch->data, m->scratch->len}, true,
+                             DX_RSV1);
+}
+
+int dx_conn_send_ex(dx_conn *c, dx_opcode opcode, dx_span data, unsigned flags) {
     if (opcode != DX_OP_TEXT && opcode != DX_OP_BINARY)
         return DX_EINVAL;
-    return dx_conn_send_fragment(c, opcode, data, true);
+    if (!c || !c->pmd_on || (flags & DX_SEND_NO_COMPRESS) || data.len < c->pmd->threshold ||
+        (!data.ptr && data.len))
+        return dx_conn_send_fragment(c, opcode, data, true);
+    dx_proto *p;
+    int rc = sendable(c, &p);
+    if (rc < 0)
+        return rc;
+    /* refuse before the compressor's context takes the message in: deflate's worst
+     * case grows data by well under 1/512 plus a few bytes */
+    if (buffered(c) + data.len + data.len / 512 + 64 > opts_of(c)->max_send_queue)
+        return sent(c, DX_ELIMIT);
+    rc = send_compressed(c, p, opcode, data);
+    if (rc < 0) {
+        /* the compressor's context may hold this message now: the stream is broken */
+        fail_with(c, DX_CLOSE_INTERNAL_ERROR, rc, "compression failed");
+        return rc;
+    }
+    return sent(c, rc);
+}
+
+int dx_conn_send(dx_conn *c, dx_opcode opcode, dx_span data) {
+    return dx_conn_send_ex(c, opcode, data, 0);
 }
 
 int dx_conn_send_text(dx_conn *c, dx_span text) {

@@ -8,6 +8,8 @@
 
 #include "base/internal.h"
 #include "duplex/conn.h"
+#include "duplex/deflate.h"
+#include "duplex/utf8.h"
 
 #include <sys/types.h>
 
@@ -40,6 +42,19 @@ typedef struct dx__buf {
     uint8_t data[];
 } dx__buf;
 
+/* permessage-deflate on an open connection (RFC 7692): made at open when it was
+ * negotiated. zlib's own memory comes only when a direction first needs it. */
+typedef struct dx__pmd {
+    dx_deflate *codec;
+    dx__buf *scratch;    /* a compressed outgoing message, or inflated pieces */
+    dx_utf8_state utf8;  /* a compressed text message, validated once inflated */
+    bool in_compressed;  /* the message being received has RSV1 */
+    bool stream_started; /* streaming mode: its first piece was delivered */
+    size_t threshold;    /* messages shorter than this go uncompressed */
+    size_t plain_len;    /* bytes so far of an uncompressed incoming message (the
+                            proto's wire limit is looser with deflate on) */
+} dx__pmd;
+
 /* What an owner (the server, a client's configuration) shares with its connections. */
 typedef struct dx__conn_class {
     const dx__conn_role *role;
@@ -57,10 +72,13 @@ struct dx_conn {
     dx_io io;       /* the socket's watcher */
     dx_timer timer; /* the next deadline: handshake, keep-alive, close */
     dx_loop *loop;
-    dx_proto *proto;             /* NULL before OPEN, and while OPEN and idle */
-    const dx__conn_class *cls;   /* role, callbacks, options */
-    void *owner;                 /* the dx_server, or the client attempt */
-    void *role_data;             /* the role's handshake state, while CONNECTING */
+    dx_proto *proto;           /* NULL before OPEN, and while OPEN and idle */
+    const dx__conn_class *cls; /* role, callbacks, options */
+    void *owner;               /* the dx_server, or the client attempt */
+    union {
+        void *role_data; /* the role's handshake state, while CONNECTING */
+        dx__pmd *pmd;    /* once OPEN: permessage-deflate, when pmd_on */
+    };
     void *user;                  /* the application's */
     dx_conn *flush_next;         /* the loop's flush list; once dead, its reaping list */
     dx_conn *flush_prev;         /* the loop's flush list */
@@ -102,6 +120,7 @@ struct dx_conn {
     bool linger_after_raw : 1;   /* end once raw is written (HTTP refusal) */
     bool app_closed : 1;         /* the application called dx_conn_close or abort */
     bool ka_pending : 1;         /* a keep-alive ping waits for its pong */
+    bool pmd_on : 1;             /* pmd holds permessage-deflate's state */
     bool pause_on_open : 1;      /* dx_conn_pause while CONNECTING: takes effect at open */
 };
 
@@ -156,11 +175,14 @@ void dx__conn_update_io(dx_conn *c);
 int dx__conn_close(dx_conn *c, uint16_t code, const char *reason);
 
 /*
- * Leave the handshake: create the proto for @side, switch to OPEN, run on_open, then
- * deliver the bytes already kept in in[] past @head_len (frames that arrived with
- * the handshake). Returns 0, or a negative code after which @c is finished.
+ * Leave the handshake: switch to OPEN (role_data must be released by then), run
+ * on_open, then deliver the bytes already kept in in past @head_len (frames that
+ * arrived with the handshake). @pmd: the permessage-deflate parameters agreed, or
+ * NULL; @pmd_cfg the side's configuration (memory and compression levels).
+ * Returns 0, or a negative code after which @c is finished.
  */
-int dx__conn_open(dx_conn *c, size_t head_len);
+int dx__conn_open(dx_conn *c, size_t head_len, const dx_deflate_params *pmd,
+                  const dx_deflate_config *pmd_cfg);
 
 /* Fail @c during the handshake (or any time) with @err: no closing handshake;
  * on_error if seen, then on_close (1006). Frees @c at the end of the iteration. */

@@ -36,6 +36,9 @@ typedef struct server_request {
     dx_http_request req;
     dx_ws_request ws;
     dx_http_header headers[DX_DEFAULT_MAX_HEADERS];
+    bool pmd; /* permessage-deflate can be agreed: */
+    dx_deflate_params pmd_params;
+    char pmd_answer[160]; /* its Sec-WebSocket-Extensions answer */
 } server_request;
 
 /* The handshake state of one connection, freed once it opens or is refused. Small:
@@ -56,8 +59,10 @@ struct dx_server {
     dx_server_options opts;    /* copied */
     dx_conn_options conn_opts; /* opts.conn with defaults */
     dx__conn_class cls;        /* what every connection shares */
-    char *unix_path;           /* copied; NULL for TCP */
-    dx_conn *conns;            /* every connection, opening or open */
+    dx_deflate_config deflate; /* permessage-deflate, when deflate_on */
+    bool deflate_on;
+    char *unix_path; /* copied; NULL for TCP */
+    dx_conn *conns;  /* every connection, opening or open */
     size_t num_conns;
     bool shutting_down;
     bool destroyed;
@@ -134,6 +139,12 @@ static void decide(dx_conn *c, dx_server *s) {
         refuse(c, rc);
         return;
     }
+    size_t n;
+    hs->r->pmd = false;
+    if (s->deflate_on && dx_deflate_accept(&s->deflate, hs->r->ws.extensions,
+                                           hs->r->ws.num_extensions, &hs->r->pmd_params, NULL,
+                                           hs->r->pmd_answer, sizeof hs->r->pmd_answer, &n) == 0)
+        hs->r->pmd = true;
     hs->pending = PENDING_UPGRADE;
     if (s->opts.on_upgrade)
         s->opts.on_upgrade(c, &hs->r->ws, s->opts.user);
@@ -238,6 +249,12 @@ int dx_conn_accept(dx_conn *c, const dx_accept_options *opts, void *user) {
         c->phase != PHASE_HANDSHAKE)
         return DX_ESTATE;
     server_hs *hs = hs_of(c);
+    /* the server's permessage-deflate answer, unless the application wrote its own */
+    dx_accept_options with_pmd = opts ? *opts : (dx_accept_options){0};
+    bool pmd = hs->r->pmd && !with_pmd.extensions.len;
+    if (pmd)
+        with_pmd.extensions = dx_span_cstr(hs->r->pmd_answer);
+    opts = &with_pmd;
     uint8_t stack[RESPONSE_STACK];
     uint8_t *buf = stack;
     size_t len, need = 0;
@@ -261,9 +278,11 @@ int dx_conn_accept(dx_conn *c, const dx_accept_options *opts, void *user) {
         return rc;
     }
     size_t head_len = hs->head_len;
+    dx_deflate_params params = hs->r->pmd_params;
     drop_hs(c);
     c->user = user;
-    return dx__conn_open(c, head_len);
+    dx_server *s = c->owner;
+    return dx__conn_open(c, head_len, pmd ? &params : NULL, &s->deflate);
 }
 
 int dx_conn_reject(dx_conn *c, int status, const dx_http_header *headers, size_t num_headers,
@@ -489,7 +508,17 @@ int dx_server_create(dx_server **out, dx_loop *loop, const dx_server_options *op
     s->opts.host = NULL;
     dx__conn_options_resolve(&opts->conn, &s->conn_opts);
     s->cls = (dx__conn_class){&server_role, &s->opts.callbacks, &s->conn_opts};
-    int rc = DX_ENOMEM;
+    if (opts->deflate) {
+        s->deflate = *opts->deflate;
+        s->deflate_on = true;
+    }
+    s->opts.deflate = NULL; /* the copy above is what counts */
+    char offer[160];
+    size_t offer_len;
+    int rc = DX_EINVAL; /* window bits or levels out of range */
+    if (s->deflate_on && dx_deflate_write_offer(&s->deflate, offer, sizeof offer, &offer_len) != 0)
+        goto fail;
+    rc = DX_ENOMEM;
     if ((opts->host && !(s->opts.host = copy_str(opts->host))) ||
         (opts->unix_path && !(s->unix_path = copy_str(opts->unix_path))))
         goto fail;

@@ -908,7 +908,7 @@ def group11(s):
     add("Connection: keep-alive (no upgrade token) -> no frame, exit 2", refused,
         lambda k: resp(ok_lines(k)[:2] + ["Connection: keep-alive"] + ok_lines(k)[3:]))
     add("an extension the client did not offer -> no frame, exit 2", refused,
-        lambda k: resp(ok_lines(k) + ["Sec-WebSocket-Extensions: permessage-deflate"]))
+        lambda k: resp(ok_lines(k) + ["Sec-WebSocket-Extensions: x-webkit-deflate-frame"]))
     add("a subprotocol the client did not offer -> no frame, exit 2", refused,
         lambda k: resp(ok_lines(k) + ["Sec-WebSocket-Protocol: chat"]))
     add("garbage instead of an HTTP response -> no frame, exit 2", refused,
