@@ -5,6 +5,7 @@
  *   echo-client URL [--protocol P]... [--header "Name: value"]... [--origin O]
  *                   [--proxy URL] [--send TEXT]... [--close-after N]
  *                   [--max-message BYTES] [--quiet] [--no-deflate]
+ *                   [--ca FILE] [--insecure]
  *
  * --send sends TEXT once the connection opens (before echoing); --close-after closes
  * with 1000 after echoing N messages. Events go to stderr: "open protocol=P",
@@ -12,6 +13,8 @@
  *
  * permessage-deflate (RFC 7692) is offered with duplex's default settings;
  * --no-deflate does not offer it. "open" also shows the extensions agreed.
+ * wss:// URLs verify the server against the system's CAs, or --ca FILE (PEM), and
+ * check its name; --insecure skips every check (tests only).
  *
  * Exit status: 0 after a clean close (the closing handshake completed), 1 after an
  * unclean one (a protocol error, an abnormal close), 2 when the connection never
@@ -88,7 +91,7 @@ static void usage(void) {
     fprintf(stderr, "usage: echo-client URL [--protocol P]... [--header \"Name: value\"]...\n"
                     "                   [--origin O] [--proxy URL] [--send TEXT]...\n"
                     "                   [--close-after N] [--max-message BYTES] [--quiet]\n"
-                    "                   [--no-deflate]\n");
+                    "                   [--no-deflate] [--ca FILE] [--insecure]\n");
     exit(64);
 }
 
@@ -116,6 +119,7 @@ static void add_header(const char *s) {
 int main(int argc, char **argv) {
     const char *url = NULL;
     static const dx_deflate_config deflate = {0}; /* duplex's defaults */
+    dx_tls_client_config tls = {0};
     dx_client_options opts = {.deflate = &deflate,
                               .conn = {.max_message = (size_t)16 << 20,
                                        .max_send_queue = (size_t)40 << 20,
@@ -128,6 +132,10 @@ int main(int argc, char **argv) {
         }
         if (strcmp(a, "--no-deflate") == 0) {
             opts.deflate = NULL;
+            continue;
+        }
+        if (strcmp(a, "--insecure") == 0) {
+            tls.insecure = true;
             continue;
         }
         if (a[0] != '-') {
@@ -143,6 +151,8 @@ int main(int argc, char **argv) {
             protocols[num_protocols++] = v;
         else if (strcmp(a, "--header") == 0)
             add_header(v);
+        else if (strcmp(a, "--ca") == 0)
+            tls.ca_file = v;
         else if (strcmp(a, "--origin") == 0)
             opts.origin = v;
         else if (strcmp(a, "--proxy") == 0)
@@ -159,6 +169,7 @@ int main(int argc, char **argv) {
     if (!url)
         usage();
     signal(SIGPIPE, SIG_IGN);
+    opts.tls = &tls;
     opts.protocols = protocols;
     opts.num_protocols = num_protocols;
     opts.headers = headers;

@@ -4,6 +4,7 @@
  *   echo-server [--port N] [--host H] [--unix PATH] [--threads N]
  *               [--protocol P]... [--origin O]... [--require-auth TOKEN]
  *               [--max-message BYTES] [--commands] [--ping-interval MS] [--no-deflate]
+ *               [--cert FILE --key FILE]
  *
  * --port 0 picks a free port; the line "listening on HOST:PORT" (or "listening on
  * unix:PATH") is printed once the server listens. --threads N runs N loops, one per
@@ -14,7 +15,8 @@
  * without "Authorization: Bearer TOKEN" with 401. --commands makes text messages
  * "!close CODE [REASON]" and "!ping [PAYLOAD]" act instead of echoing (for tests).
  * permessage-deflate (RFC 7692) is accepted when a client offers it, with duplex's
- * default settings; --no-deflate refuses it.
+ * default settings; --no-deflate refuses it. --cert and --key (PEM) serve wss://
+ * (TLS 1.2/1.3) instead of ws://.
  *
  * SIGINT or SIGTERM: graceful shutdown (every connection closed with 1001, at most
  * 5 s), exit 0.
@@ -51,6 +53,8 @@ typedef struct config {
     bool commands;
     bool no_deflate;
     uint32_t ping_interval_ms;
+    const char *cert_file;
+    const char *key_file;
 } config;
 
 static config cfg = {.port = 9001, .threads = 1, .max_message = (size_t)16 << 20};
@@ -179,8 +183,11 @@ static void on_signal(dx_io *io, unsigned events, void *user) {
 
 static int start_worker(worker *w) {
     static const dx_deflate_config deflate = {0}; /* duplex's defaults */
+    const dx_tls_cert cert = {.cert_file = cfg.cert_file, .key_file = cfg.key_file};
+    const dx_tls_server_config tls = {.certs = &cert, .cert_count = 1};
     dx_server_options o = {
         .deflate = cfg.no_deflate ? NULL : &deflate,
+        .tls = cfg.cert_file ? &tls : NULL,
         .host = cfg.host,
         .port = (uint16_t)cfg.port,
         .unix_path = cfg.unix_path,
@@ -208,7 +215,7 @@ static void usage(void) {
     fprintf(stderr, "usage: echo-server [--port N] [--host H] [--unix PATH] [--threads N]\n"
                     "                   [--protocol P]... [--origin O]... [--require-auth TOKEN]\n"
                     "                   [--max-message BYTES] [--commands] [--ping-interval MS]\n"
-                    "                   [--no-deflate]\n");
+                    "                   [--no-deflate] [--cert FILE --key FILE]\n");
     exit(64);
 }
 
@@ -250,6 +257,10 @@ static void parse_args(int argc, char **argv) {
             cfg.auth_token = v;
         } else if (strcmp(a, "--max-message") == 0) {
             cfg.max_message = number(v, (unsigned long)1 << 40);
+        } else if (strcmp(a, "--cert") == 0) {
+            cfg.cert_file = v;
+        } else if (strcmp(a, "--key") == 0) {
+            cfg.key_file = v;
         } else if (strcmp(a, "--ping-interval") == 0) {
             cfg.ping_interval_ms = (uint32_t)number(v, UINT32_MAX);
         } else {
@@ -258,7 +269,7 @@ static void parse_args(int argc, char **argv) {
         if (takes)
             i++;
     }
-    if (cfg.threads == 0 || (cfg.unix_path && cfg.threads > 1))
+    if (cfg.threads == 0 || (cfg.unix_path && cfg.threads > 1) || !cfg.cert_file != !cfg.key_file)
         usage();
 }
 

@@ -21,6 +21,7 @@
 #include "duplex/conn.h"
 #include "duplex/deflate.h"
 #include "duplex/http.h"
+#include "duplex/tls.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -49,6 +50,11 @@ typedef struct dx_client_options {
        with this configuration (copied) and used when the server agrees. A malformed
        answer fails the handshake with DX_EDEFLATE_BAD_ANSWER. */
     const dx_deflate_config *deflate;
+
+    /* wss://: how to verify the server (NULL: against the system's CAs, with the host
+       name or IP address checked) and an optional client certificate. The files are
+       loaded once, by dx_client_connect. */
+    const dx_tls_client_config *tls;
 
     /*
      * Opt-in reconnection. When a connection ends without the application having
@@ -81,7 +87,7 @@ typedef struct dx_client_options {
  *
  * Returns 0, or (with nothing created and no callback to come):
  *   DX_EURL_* / DX_EHS_BAD_URL  a malformed URL (a fragment, a bad scheme, host, port)
- *   DX_ENOTSUP     wss:// (TLS is not built in yet)
+ *   DX_ETLS_CONFIG a CA file or client certificate could not be loaded (wss://)
  *   DX_EPROXY_URL  a malformed proxy URL (option or environment)
  *   DX_EINVAL      a NULL argument, or a protocol, origin or header that the
  *                  request cannot carry (dx_handshake_write_request's checks)

@@ -20,6 +20,7 @@
 #include "duplex/conn.h"
 #include "duplex/deflate.h"
 #include "duplex/handshake.h"
+#include "duplex/tls.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -43,6 +44,8 @@ typedef struct dx_server_options {
        offer of a client is accepted with this configuration (copied), unless
        on_upgrade's dx_conn_accept sets extensions of its own. */
     const dx_deflate_config *deflate;
+    /* wss: TLS with these certificates (loaded once, at create); NULL: plain ws. */
+    const dx_tls_server_config *tls;
     dx_conn_callbacks callbacks; /* copied; shared by every connection */
 
     /*
@@ -69,6 +72,7 @@ typedef struct dx_server_options {
  *   DX_EINVAL    @opts NULL, a bad host literal, or a Unix path too long
  *   DX_ERESOLVE  @opts->host is a name that did not resolve (resolution blocks here,
  *                once, at start-up)
+ *   DX_ETLS_CONFIG  a certificate or key could not be loaded (or they do not match)
  *   DX_ENOMEM
  *   -errno       socket, bind (-EADDRINUSE...), listen, epoll
  */

@@ -10,6 +10,7 @@
 #include "duplex/url.h"
 #include "runtime/conn_internal.h"
 #include "runtime/resolve.h"
+#include "tls/tls.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -42,6 +43,7 @@ typedef struct client_config {
     dx_conn_options conn;      /* with defaults */
     dx_conn_callbacks cb;      /* the application's, copied */
     dx__conn_class cls;        /* role, cb and conn, for every attempt */
+    dx_tls_ctx *tls;           /* wss://: the verification setup, loaded once */
     dx_deflate_config deflate; /* permessage-deflate, when deflate_on */
     bool deflate_on;
     char deflate_offer[160]; /* its offer */
@@ -89,6 +91,26 @@ static void queue_or_fail(dx_conn *c, const uint8_t *bytes, size_t len) {
         dx__conn_fail(c, rc);
 }
 
+/* The byte stream to the server is up (TCP, or the proxy's tunnel): TLS first for
+ * wss://, then the upgrade request (it waits in raw until TLS is established). */
+static void start_upgrade(dx_conn *c) {
+    client *cl = client_of(c);
+    cl->stage = STAGE_UPGRADE;
+    if (cl->cfg->tls) {
+        dx_tls_conn *t = NULL;
+        int rc = dx__tls_conn_create(&t, cl->cfg->tls, cl->host);
+        if (rc == 0)
+            rc = dx__conn_start_tls(c, t);
+        else
+            dx__tls_conn_destroy(t);
+        if (rc < 0) {
+            dx__conn_fail(c, rc);
+            return;
+        }
+    }
+    queue_or_fail(c, cl->request, cl->request_len);
+}
+
 static void connected(dx_conn *c) {
     client *cl = client_of(c);
     int one = 1;
@@ -106,8 +128,7 @@ static void connected(dx_conn *c) {
         cl->stage = STAGE_PROXY;
         queue_or_fail(c, (const uint8_t *)buf, len);
     } else {
-        cl->stage = STAGE_UPGRADE;
-        queue_or_fail(c, cl->request, cl->request_len);
+        start_upgrade(c);
     }
 }
 
@@ -218,8 +239,7 @@ static void on_proxy_answer(dx_conn *c, size_t head_len) {
     /* the tunnel is up: anything past the head already belongs to the server */
     dx__conn_drop_input(c, head_len);
     cl->scan = (dx_http_scan){.max_head = c->cls->opts->max_head};
-    cl->stage = STAGE_UPGRADE;
-    queue_or_fail(c, cl->request, cl->request_len);
+    start_upgrade(c);
 }
 
 static void on_upgrade_answer(dx_conn *c, size_t head_len) {
@@ -320,6 +340,7 @@ static void config_unref(client_config *cfg) {
     free(cfg->headers);
     free(cfg->origin);
     free(cfg->proxy);
+    dx__tls_ctx_destroy(cfg->tls);
     free(cfg);
 }
 
@@ -397,6 +418,11 @@ static int config_new(client_config **out, dx_loop *loop, const char *url,
             goto fail;
     }
     cfg->opts.deflate = NULL; /* the copy above is what counts */
+    dx_url u;
+    if (dx_url_parse(dx_span_cstr(url), &u) == 0 && u.secure &&
+        (rc = dx__tls_ctx_create_client(&cfg->tls, o->tls)) < 0)
+        goto fail;
+    cfg->opts.tls = NULL;
     *out = cfg;
     return 0;
 fail:
@@ -490,8 +516,6 @@ static int start_attempt(client_config *cfg, unsigned attempt, uint32_t delay_ms
     int rc = dx_url_parse(dx_span_cstr(cfg->url), &u);
     if (rc < 0)
         return rc;
-    if (u.secure)
-        return DX_ENOTSUP; /* wss:// arrives with TLS */
     client *cl = dx__calloc(A(), sizeof(*cl));
     dx_conn *c = dx__calloc(A(), sizeof(*c));
     if (!cl || !c) {

@@ -25,6 +25,7 @@
 #include "runtime/conn_internal.h"
 #include "duplex/utf8.h"
 #include "runtime/loop_internal.h"
+#include "tls/tls.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -162,10 +163,12 @@ int dx__conn_queue_raw(dx_conn *c, const uint8_t *p, size_t n) {
 }
 
 static ssize_t write_some(int fd, const uint8_t *p, size_t n);
+static int tls_send(dx_conn *c);
 
 int dx__conn_send_raw(dx_conn *c, const uint8_t *p, size_t n) {
     size_t done = 0;
-    if (!buf_len(c->raw) && c->fd >= 0 && !(c->proto && dx_proto_wants_write(c->proto))) {
+    if (!c->tls && !buf_len(c->raw) && c->fd >= 0 &&
+        !(c->proto && dx_proto_wants_write(c->proto))) {
         ssize_t w = write_some(c->fd, p, n);
         done = w > 0 ? (size_t)w : 0;
     }
@@ -244,8 +247,21 @@ static void unlist_flush(dx_conn *c) {
     c->on_flush_list = false;
 }
 
+static size_t tls_out_len(const dx_conn *c) {
+    return c->tls ? dx__tls_output(c->tls).len : 0;
+}
+
 static size_t buffered(const dx_conn *c) {
-    return buf_len(c->raw) + (c->proto ? dx_proto_output(c->proto).len : 0);
+    return buf_len(c->raw) + (c->proto ? dx_proto_output(c->proto).len : 0) + tls_out_len(c);
+}
+
+/* Something can be written now: ciphertext, or plaintext once TLS (if any) is up. */
+static bool can_write(const dx_conn *c) {
+    if (tls_out_len(c))
+        return true;
+    if (c->tls && !dx__tls_is_established(c->tls))
+        return false;
+    return buf_len(c->raw) || (c->proto && dx_proto_wants_write(c->proto));
 }
 
 void dx__conn_update_io(dx_conn *c) {
@@ -254,7 +270,7 @@ void dx__conn_update_io(dx_conn *c) {
     unsigned want = 0;
     if (!c->paused || c->phase == PHASE_LINGER)
         want |= DX_IO_READ;
-    if (buffered(c) > 0 || c->want_write)
+    if (can_write(c) || c->want_write)
         want |= DX_IO_WRITE;
     if (want == c->io_events)
         return;
@@ -284,6 +300,7 @@ static void free_pmd(dx_conn *c) {
 static void free_conn(dx_conn *c) {
     const dx_allocator *a = alloc_of(c);
     free_pmd(c); /* shares its slot with the role's data */
+    dx__tls_conn_destroy(c->tls);
     if (c->cls->role->release)
         c->cls->role->release(c);
     dx_proto_destroy(c->proto);
@@ -314,6 +331,9 @@ static void queue_reap(dx_loop *l) {
 static void finish(dx_conn *c) {
     if (c->phase == PHASE_DEAD)
         return;
+    if (c->tls && c->fd >= 0 && dx__tls_is_established(c->tls) && c->clean &&
+        dx__tls_shutdown(c->tls) == 0)
+        tls_send(c); /* close_notify, best effort: the socket closes next */
     c->phase = PHASE_DEAD;
     dx_io_close(c->loop, &c->io); /* closes c->fd too */
     c->io_events = 0;
@@ -407,11 +427,56 @@ static ssize_t write_some(int fd, const uint8_t *p, size_t n) {
     return (ssize_t)done;
 }
 
+/* Send what the TLS engine has encrypted. Returns 0, or -errno. */
+static int tls_send(dx_conn *c) {
+    dx_span out = dx__tls_output(c->tls);
+    if (!out.len)
+        return 0;
+    ssize_t w = write_some(c->fd, out.ptr, out.len);
+    if (w < 0)
+        return (int)w;
+    dx__tls_consume(c->tls, (size_t)w);
+    return 0;
+}
+
+#define TLS_CHUNK ((size_t)16 << 10) /* one TLS record's worth per write */
+
+/* Write plaintext: to the socket, or through TLS, where a chunk is taken only when
+ * the ciphertext before it is gone (so the engine never holds more than a record or
+ * two, and backpressure stays in the proto's capped output). Returns the bytes
+ * taken, or a negative code. */
+static ssize_t out_write(dx_conn *c, const uint8_t *p, size_t n) {
+    if (!c->tls)
+        return write_some(c->fd, p, n);
+    if (!dx__tls_is_established(c->tls))
+        return 0;
+    size_t taken = 0;
+    for (;;) {
+        int rc = tls_send(c);
+        if (rc < 0)
+            return rc;
+        if (tls_out_len(c) || taken == n)
+            return (ssize_t)taken;
+        size_t chunk = n - taken < TLS_CHUNK ? n - taken : TLS_CHUNK, used = 0;
+        rc = dx__tls_write(c->tls, (dx_span){p + taken, chunk}, &used);
+        if (rc < 0)
+            return rc;
+        taken += used;
+    }
+}
+
 static void flush(dx_conn *c) {
     if (c->phase == PHASE_DEAD || c->fd < 0)
         return;
+    if (c->tls) {
+        int rc = tls_send(c); /* handshake messages, alerts, earlier records */
+        if (rc < 0) {
+            end_abnormally(c, rc, true);
+            return;
+        }
+    }
     if (buf_len(c->raw)) {
-        ssize_t w = write_some(c->fd, c->raw->data, c->raw->len);
+        ssize_t w = out_write(c, c->raw->data, c->raw->len);
         if (w < 0) {
             end_abnormally(c, (int)w, true);
             return;
@@ -424,7 +489,7 @@ static void flush(dx_conn *c) {
     if (!buf_len(c->raw) && c->proto) {
         dx_span out = dx_proto_output(c->proto);
         if (out.len) {
-            ssize_t w = write_some(c->fd, out.ptr, out.len);
+            ssize_t w = out_write(c, out.ptr, out.len);
             if (w < 0) {
                 end_abnormally(c, (int)w, true);
                 return;
@@ -454,6 +519,8 @@ static void flush_hook(dx_loop *l, dx_hook *h, void *user) {
         unlist_flush(c);
         if (c->in_pending && !c->paused && c->phase == PHASE_OPEN)
             deliver_kept(c);
+        if (c->tls_more && (!c->paused || c->phase != PHASE_OPEN) && c->phase != PHASE_DEAD)
+            c->io.cb(&c->io, DX_IO_READ, c); /* what TLS buffered, as if epoll said so */
         flush(c);
     }
     if (l->flush_head)
@@ -464,12 +531,70 @@ static void flush_hook(dx_loop *l, dx_hook *h, void *user) {
 
 /* ---- reading -------------------------------------------------------------------------- */
 
+/* dx__conn_read through TLS: plaintext the engine already holds, else ciphertext
+ * from the socket fed to it (driving the handshake first), until plaintext comes,
+ * the socket is empty, or something fails (the DX_ETLS_* code says which check). */
+static ssize_t tls_read(dx_conn *c, uint8_t *plain) {
+    dx_loop *l = c->loop;
+    if (!l->tls_buf && !(l->tls_buf = dx__alloc(l->alloc, DX_READ_BUFFER)))
+        return DX_ENOMEM;
+    for (;;) {
+        int rc;
+        if (!dx__tls_is_established(c->tls)) {
+            rc = dx__tls_handshake(c->tls);
+            if (tls_out_len(c) || rc == 0)
+                dx__conn_want_flush(c); /* its messages, or what waited for it */
+            if (rc < 0 && rc != DX_EINCOMPLETE)
+                return rc;
+        }
+        if (dx__tls_is_established(c->tls)) {
+            size_t n = 0;
+            rc = dx__tls_read(c->tls, plain, DX_READ_BUFFER, &n);
+            if (tls_out_len(c))
+                dx__conn_want_flush(c); /* tickets, key updates */
+            if (rc == 0) {
+                if (dx__tls_pending(c->tls)) { /* epoll will not say so: come back */
+                    c->tls_more = true;
+                    dx__conn_want_flush(c);
+                }
+                return (ssize_t)n;
+            }
+            if (rc == DX_ECLOSED)
+                return 0; /* close_notify: the end of the stream */
+            if (rc != DX_EINCOMPLETE)
+                return rc;
+        }
+        ssize_t m;
+        do
+            m = recv(c->fd, l->tls_buf, DX_READ_BUFFER, 0);
+        while (m < 0 && errno == EINTR);
+        if (m == 0)
+            return 0;
+        if (m < 0)
+            return errno == EAGAIN || errno == EWOULDBLOCK ? DX_EINCOMPLETE : -errno;
+        size_t used;
+        rc = dx__tls_feed(c->tls, (dx_span){l->tls_buf, (size_t)m}, &used);
+        if (rc < 0) {
+            dx__conn_want_flush(c); /* an alert may say why */
+            return rc;
+        }
+    }
+}
+
 ssize_t dx__conn_read(dx_conn *c, uint8_t **buf) {
     dx_loop *l = c->loop;
     if (!l->read_buf) {
         l->read_buf = dx__alloc(l->alloc, DX_READ_BUFFER);
         if (!l->read_buf)
             return DX_ENOMEM;
+    }
+    if (c->tls) {
+        c->tls_more = false;
+        ssize_t n = tls_read(c, l->read_buf);
+        *buf = l->read_buf;
+        if (n >= 0)
+            c->last_recv = now_ms32(c);
+        return n;
     }
     for (;;) {
         ssize_t n = recv(c->fd, l->read_buf, DX_READ_BUFFER, 0);
@@ -929,6 +1054,17 @@ int dx__conn_attach_fd(dx_conn *c, int fd, bool want_write) {
     return rc;
 }
 
+int dx__conn_start_tls(dx_conn *c, struct dx_tls_conn *t) {
+    c->tls = t;
+    if (c->side == DX_SIDE_CLIENT) { /* the ClientHello */
+        int rc = dx__tls_handshake(t);
+        if (rc < 0 && rc != DX_EINCOMPLETE)
+            return rc;
+        dx__conn_want_flush(c);
+    }
+    return 0;
+}
+
 void dx__conn_detach_fd(dx_conn *c) {
     dx_io_close(c->loop, &c->io);
     c->io_events = 0;
@@ -1065,7 +1201,8 @@ int dx_conn_send_fragment(dx_conn *c, dx_opcode opcode, dx_span data, bool fin) 
     int rc = sendable(c, &p);
     if (rc < 0)
         return rc;
-    if (data.len >= DIRECT_MIN && c->side == DX_SIDE_SERVER && !buffered(c) && data.ptr) {
+    if (data.len >= DIRECT_MIN && c->side == DX_SIDE_SERVER && !c->tls && !buffered(c) &&
+        data.ptr) {
         rc = send_direct(c, p, opcode, data, fin);
         if (rc == DX_ENOMEM) {
             end_abnormally(c, rc, false);

@@ -91,6 +91,7 @@ struct dx_conn {
     char *info;                  /* protocol, extensions, then the client's URL and a
                                     NUL, in one block; NULL when all are empty */
     const uint8_t *close_reason; /* the peer's reason, into the proto */
+    struct dx_tls_conn *tls;     /* wss: the TLS engine every byte goes through */
     int error;                   /* why it failed (dx_close_info.error) */
     int fd;
     uint32_t last_recv;      /* loop ms of the last read */
@@ -121,6 +122,7 @@ struct dx_conn {
     bool app_closed : 1;         /* the application called dx_conn_close or abort */
     bool ka_pending : 1;         /* a keep-alive ping waits for its pong */
     bool pmd_on : 1;             /* pmd holds permessage-deflate's state */
+    bool tls_more : 1;           /* the TLS engine holds bytes epoll cannot see */
     bool pause_on_open : 1;      /* dx_conn_pause while CONNECTING: takes effect at open */
 };
 
@@ -135,6 +137,11 @@ int dx__conn_init(dx_conn *c, dx_loop *loop, int fd, dx_side side, const dx__con
 /* Give @c its socket (the client, once connect() started) and watch it, for
  * writability too when @want_write. Returns 0 or -errno. */
 int dx__conn_attach_fd(dx_conn *c, int fd, bool want_write);
+
+/* Put the TLS engine @t (owned by @c from now on) between the socket and @c: every
+ * byte read or written from here goes through it. A client starts its handshake
+ * at once. Returns 0 or a negative code. */
+int dx__conn_start_tls(dx_conn *c, struct dx_tls_conn *t);
 
 /* Stop watching and close @c's socket (a connect attempt that failed). */
 void dx__conn_detach_fd(dx_conn *c);

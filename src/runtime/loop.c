@@ -66,6 +66,7 @@ void dx_loop_destroy(dx_loop *l) {
     dx__wakeup_deinit(l);
     close(l->epfd);
     dx__free(l->alloc, l->read_buf, DX_READ_BUFFER);
+    dx__free(l->alloc, l->tls_buf, DX_READ_BUFFER);
     dx__free(l->alloc, l, sizeof(*l));
 }
 

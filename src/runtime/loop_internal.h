@@ -57,6 +57,7 @@ struct dx_loop {
     /* The connection layer's per-loop state (conn.c). */
     uint8_t *read_buf;          /* DX_READ_BUFFER bytes shared by every connection;
                                    allocated on first use, freed with the loop */
+    uint8_t *tls_buf;           /* ciphertext reads, for TLS connections (same size) */
     struct dx_conn *flush_head; /* connections with output to write before the wait */
     dx_hook flush_hook;         /* writes them */
     struct dx_conn *dead_head;  /* finished connections, freed by reap */

@@ -6,6 +6,7 @@
  */
 #include "duplex/server.h"
 #include "runtime/conn_internal.h"
+#include "tls/tls.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -59,6 +60,7 @@ struct dx_server {
     dx_server_options opts;    /* copied */
     dx_conn_options conn_opts; /* opts.conn with defaults */
     dx__conn_class cls;        /* what every connection shares */
+    dx_tls_ctx *tls;           /* wss, or NULL */
     dx_deflate_config deflate; /* permessage-deflate, when deflate_on */
     bool deflate_on;
     char *unix_path; /* copied; NULL for TCP */
@@ -356,6 +358,18 @@ static void add_conn(dx_server *s, int fd) {
         close(fd);
         return;
     }
+    if (s->tls) {
+        dx_tls_conn *t = NULL;
+        if (dx__tls_conn_create(&t, s->tls, NULL) != 0 || dx__conn_start_tls(c, t) != 0) {
+            dx__tls_conn_destroy(t);
+            c->tls = NULL;
+            dx_io_close(s->loop, &c->io);
+            dx_timer_stop(s->loop, &c->timer);
+            dx__free(alloc_of(s), hs, sizeof(*hs));
+            dx__free(alloc_of(s), c, sizeof(*c));
+            return;
+        }
+    }
     c->next = s->conns;
     if (s->conns)
         s->conns->prev = c;
@@ -491,6 +505,7 @@ static void free_str(char *p) {
 static void free_server(dx_defer *d, void *user) {
     (void)d;
     dx_server *s = user;
+    dx__tls_ctx_destroy(s->tls); /* connections still alive hold their own reference */
     free_str((char *)s->opts.host);
     free_str(s->unix_path);
     dx__free(alloc_of(s), s, sizeof(*s));
@@ -517,6 +532,9 @@ int dx_server_create(dx_server **out, dx_loop *loop, const dx_server_options *op
     size_t offer_len;
     int rc = DX_EINVAL; /* window bits or levels out of range */
     if (s->deflate_on && dx_deflate_write_offer(&s->deflate, offer, sizeof offer, &offer_len) != 0)
+        goto fail;
+    s->opts.tls = NULL;
+    if (opts->tls && (rc = dx__tls_ctx_create_server(&s->tls, opts->tls)) < 0)
         goto fail;
     rc = DX_ENOMEM;
     if ((opts->host && !(s->opts.host = copy_str(opts->host))) ||
