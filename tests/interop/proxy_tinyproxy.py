@@ -16,6 +16,8 @@ exit 0) through them:
   a wrong password                  exit 2, "HTTP 401" (tinyproxy 1.11's answer; 407
                                     is accepted too)
   a port the proxy does not allow   exit 2, "HTTP 403"
+  wss:// to a TLS echo-server       --proxy and https_proxy: TLS inside the tunnel,
+                                    verified with the test CA (make-certs.sh)
 
 Usage: proxy_tinyproxy.py BUILD_DIR. Every process is stopped by its PID. The last
 line is "proxy_tinyproxy: N passed, M failed".
@@ -72,7 +74,7 @@ def clean_env(**extra):
 
 
 class Tinyproxy:
-    def __init__(self, workdir, name, connect_port, auth=None):
+    def __init__(self, workdir, name, connect_ports, auth=None):
         self.port = free_port()
         self.log = os.path.join(workdir, f"{name}.log")
         conf = os.path.join(workdir, f"{name}.conf")
@@ -84,9 +86,8 @@ class Tinyproxy:
             f'LogFile "{self.log}"',
             "MaxClients 16",
             "Allow 127.0.0.1",
-            f"ConnectPort {connect_port}",
             "DisableViaHeader Yes",
-        ]
+        ] + [f"ConnectPort {p}" for p in connect_ports]
         if auth:
             lines.append(f"BasicAuth {auth[0]} {auth[1]}")
         with open(conf, "w") as f:
@@ -96,11 +97,11 @@ class Tinyproxy:
                                      stderr=subprocess.STDOUT)
         self.ok = wait_listening(self.port, self.proc)
 
-    def connects(self, port):
-        """How many CONNECTs to 127.0.0.1:port the log shows so far."""
+    def connects(self, port, host="127.0.0.1"):
+        """How many CONNECTs to host:port the log shows so far."""
         try:
             with open(self.log, errors="replace") as f:
-                return f.read().count(f"CONNECT 127.0.0.1:{port} ")
+                return f.read().count(f"CONNECT {host}:{port} ")
         except OSError:
             return 0
 
@@ -134,13 +135,19 @@ def main():
     workdir = tempfile.mkdtemp(prefix="dx-tinyproxy-")
     srv = subprocess.Popen([SERVER, "--port", "0", "--host", "127.0.0.1"],
                            stdout=subprocess.PIPE, text=True)
+    subprocess.run(["sh", "tests/certs/make-certs.sh", workdir], check=True, timeout=60,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    tls_srv = subprocess.Popen([SERVER, "--port", "0", "--host", "127.0.0.1", "--cert",
+                                f"{workdir}/server.pem", "--key", f"{workdir}/server.key"],
+                               stdout=subprocess.PIPE, text=True)
     proxies = []
     try:
         line = srv.stdout.readline()  # "listening on 127.0.0.1:PORT"
         eport = int(line.rsplit(":", 1)[-1])
+        tport = int(tls_srv.stdout.readline().rsplit(":", 1)[-1])
         url = f"ws://127.0.0.1:{eport}/"
-        open_p = Tinyproxy(workdir, "open", eport)
-        auth_p = Tinyproxy(workdir, "auth", eport, auth=("user", "s3cret"))
+        open_p = Tinyproxy(workdir, "open", [eport, tport])
+        auth_p = Tinyproxy(workdir, "auth", [eport], auth=("user", "s3cret"))
         proxies = [open_p, auth_p]
         check("proxies_started", open_p.ok and auth_p.ok)
         if not (open_p.ok and auth_p.ok):
@@ -203,6 +210,19 @@ def main():
         other = free_port()
         rc, err = client(f"ws://127.0.0.1:{other}/", "--proxy", purl)
         check("connect_port_refused_403", rc == 2 and "HTTP 403" in err, f"rc={rc} {err!r}")
+
+        # wss:// through the tunnel: CONNECT first, then TLS to the server inside it
+        wurl = f"wss://localhost:{tport}/"
+        ca = f"{workdir}/ca.pem"
+        before = open_p.connects(tport, 'localhost')
+        rc, err = client(wurl, "--proxy", purl, "--ca", ca)
+        check("wss_option_proxy_exit_0", rc == 0 and "clean=1" in err, f"rc={rc} {err!r}")
+        check("wss_connect_logged", open_p.connects(tport, 'localhost') == before + 1,
+              f"{before} -> {open_p.connects(tport, 'localhost')}")
+        before = open_p.connects(tport, 'localhost')
+        rc, err = client(wurl, "--ca", ca, env=clean_env(https_proxy=purl, http_proxy="x"))
+        check("wss_env_https_proxy", rc == 0 and open_p.connects(tport, 'localhost') == before + 1,
+              f"rc={rc} {err!r}")
     except Exception as e:  # a failure anywhere is one failed check, not a crash
         check("no_exception", False, repr(e))
     finally:
@@ -215,6 +235,13 @@ def main():
             except subprocess.TimeoutExpired:
                 srv.kill()
                 srv.wait()
+        if tls_srv.poll() is None:
+            tls_srv.terminate()
+            try:
+                tls_srv.wait(10)
+            except subprocess.TimeoutExpired:
+                tls_srv.kill()
+                tls_srv.wait()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
