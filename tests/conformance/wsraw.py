@@ -162,6 +162,8 @@ class Event:
         self.reason = kw.get("reason", "")
         self.partial = kw.get("partial")
         self.how = kw.get("how")  # eof: "eof" or "reset"
+        self.compressed = kw.get("compressed", False)  # a message that had RSV1
+        self.wire = kw.get("wire", 0)  # its payload bytes on the wire
 
     def __repr__(self):
         if self.kind == "message":
@@ -192,6 +194,7 @@ class Peer:
         self.peer_closed = False  # the peer sent a close frame
         self.keys = []            # masking keys the peer used (server side)
         self.frames_in = 0
+        self.pmd = None           # an Inflater once permessage-deflate is agreed
 
     # ---- bytes ---------------------------------------------------------------
 
@@ -324,8 +327,13 @@ class Peer:
             problems.append("masked frame from the server (§5.1)")
         if self.we == "server" and not masked:
             problems.append("unmasked frame from the client (§5.1)")
-        if f.rsv:
+        if f.rsv and self.pmd is None:
             problems.append(f"RSV bits {f.rsv:03b} set without an extension (§5.2)")
+        elif f.rsv & ~RSV1:
+            problems.append(f"RSV bits {f.rsv:03b} set: only RSV1 has a meaning (§5.2)")
+        elif f.rsv and f.opcode not in (TEXT, BINARY):
+            problems.append(f"RSV1 on a {opname(f.opcode)} frame (RFC 7692 §6: only on "
+                            "the first frame of a data message)")
         if f.opcode not in OPNAMES:
             problems.append(f"reserved opcode {f.opcode} (§5.2)")
         if (ext == 2 and n <= 125) or (ext == 8 and n <= 0xFFFF):
@@ -377,7 +385,8 @@ class Peer:
                     raise Fail(f"peer started a new {opname(f.opcode)} message inside an "
                                "unfinished one (§5.4)")
                 dec = codecs.getincrementaldecoder("utf-8")() if f.opcode == TEXT else None
-                self.partial = [f.opcode, bytearray(), 0, dec]
+                comp = bool(f.rsv & RSV1)
+                self.partial = [f.opcode, bytearray(), 0, None if comp else dec, comp]
             elif f.opcode == CONT and self.partial is None:
                 raise Fail("peer sent a continuation frame with no message to continue (§5.4)")
             if f.opcode in (TEXT, BINARY, CONT):
@@ -391,7 +400,14 @@ class Peer:
                         raise Fail(f"peer sent invalid UTF-8 in a text message: {e}")
                 if f.fin:
                     self.partial = None
-                    return Event("message", opcode=p[0], payload=bytes(p[1]), frames=p[2])
+                    body = bytes(p[1])
+                    if p[4]:
+                        body = self.pmd.inflate(body)
+                        if p[0] == TEXT and not utf8_ok(body):
+                            raise Fail("peer sent a compressed text message that inflates "
+                                       f"to invalid UTF-8 {short(body)}")
+                    return Event("message", opcode=p[0], payload=body, frames=p[2],
+                                 compressed=p[4], wire=len(p[1]))
                 continue
             if f.opcode in (PING, PONG):
                 return Event("ping" if f.opcode == PING else "pong", payload=f.payload)
@@ -569,9 +585,10 @@ def client_handshake(sock, host, port, path="/", extra=""):
     return peer
 
 
-def check_101(head, key):
+def check_101(head, key, allow_ext=False):
     """The client's checks of a server's answer (§4.1, items 1-6 of 'the client
-    MUST validate the server's response'), nothing offered."""
+    MUST validate the server's response'), nothing offered (@allow_ext: extensions
+    were offered; the caller checks the answer)."""
     first, headers = parse_head(head)
     m = re.match(r"HTTP/1\.1 (\d{3})", first)
     if not m or m.group(1) != "101":
@@ -583,7 +600,7 @@ def check_101(head, key):
     acc = header_values(headers, "sec-websocket-accept")
     if acc != [accept_for(key)]:
         raise Fail(f"Sec-WebSocket-Accept {acc} is not [{accept_for(key)!r}]")
-    if header_values(headers, "sec-websocket-extensions"):
+    if header_values(headers, "sec-websocket-extensions") and not allow_ext:
         raise Fail("101 names an extension we did not offer (§4.1)")
     if header_values(headers, "sec-websocket-protocol"):
         raise Fail("101 names a subprotocol we did not offer (§4.1)")
@@ -814,3 +831,175 @@ for _what, _b in UTF8_INVALID:
     assert not utf8_ok(_b), _what
 for _what, _ok, _b in UTF8_SPLIT:
     assert utf8_ok(_b) == _ok, _what
+
+
+# ---- permessage-deflate (RFC 7692) ---------------------------------------------------
+#
+# A Peer inflates compressed messages once its `pmd` is set to an Inflater: RSV1 is
+# then allowed on the first frame of a data message (and nowhere else, §6), and
+# next_event() returns the inflated message with ev.compressed set. Deflater builds
+# what we send: the DEFLATE stream of one message with the 00 00 FF FF tail of the
+# sync flush removed (§7.2.1).
+
+import zlib  # noqa: E402
+
+PMD = "permessage-deflate"
+PMD_TAIL = b"\x00\x00\xff\xff"
+
+
+def pmd_offer(*params):
+    """The value of one permessage-deflate offer: params are strings such as
+    "server_no_context_takeover" or "client_max_window_bits=10"."""
+    return "; ".join((PMD,) + tuple(params))
+
+
+def parse_extensions(value):
+    """A Sec-WebSocket-Extensions value as [(name, [(param, value or None)])], names
+    and params lowercased, quoted values unquoted (a simple reader for answers we
+    check; duplex's own parser is tested elsewhere)."""
+    out = []
+    for ext in value.split(","):
+        parts = [p.strip() for p in ext.split(";")]
+        if not parts[0]:
+            continue
+        params = []
+        for p in parts[1:]:
+            if "=" in p:
+                k, v = p.split("=", 1)
+                v = v.strip()
+                if len(v) >= 2 and v[0] == v[-1] == '"':
+                    v = v[1:-1]
+                params.append((k.strip().lower(), v))
+            else:
+                params.append((p.lower(), None))
+        out.append((parts[0].lower(), params))
+    return out
+
+
+def pmd_agreed(values):
+    """The agreed parameters from the answer's Sec-WebSocket-Extensions values (a
+    list of header values): None when permessage-deflate is absent, else a dict
+    server_no_context_takeover, client_no_context_takeover (bools),
+    server_max_window_bits, client_max_window_bits (ints, None when absent).
+    Raises Fail when the answer is malformed (§7.1)."""
+    exts = [e for v in values for e in parse_extensions(v)]
+    if not exts:
+        return None
+    if len(exts) != 1 or exts[0][0] != PMD:
+        raise Fail(f"answer names extensions {values!r}: only one permessage-deflate "
+                   "was offered")
+    got = {"server_no_context_takeover": False, "client_no_context_takeover": False,
+           "server_max_window_bits": None, "client_max_window_bits": None}
+    seen = set()
+    for k, v in exts[0][1]:
+        if k in seen or k not in got:
+            raise Fail(f"answer {values!r}: repeated or unknown parameter {k!r} (§7.1)")
+        seen.add(k)
+        if k.endswith("takeover"):
+            if v is not None:
+                raise Fail(f"answer {values!r}: {k} with a value (§7.1.1)")
+            got[k] = True
+        else:
+            if v is None or not re.fullmatch(r"[1-9][0-9]*", v) or not 8 <= int(v) <= 15:
+                raise Fail(f"answer {values!r}: {k}={v!r} is not 8..15 (§7.1.2)")
+            got[k] = int(v)
+    return got
+
+
+class Deflater:
+    """Compresses the messages of one direction with a @wbits window; resets after
+    each message when @no_context (§7.2.1). zlib refuses a raw 8-bit window for
+    compression; 9 is used instead (its distances stay within 256, see deflate.h)."""
+
+    def __init__(self, wbits=15, no_context=False, level=6):
+        self.wbits, self.no_context, self.level = wbits, no_context, level
+        self._new()
+
+    def _new(self):
+        self.z = zlib.compressobj(self.level, zlib.DEFLATED, -max(self.wbits, 9), 8)
+
+    def compress(self, data, final_block=False):
+        """The frame payload of one message. @final_block: end with a BFINAL block
+        (§7.2.3.3 allows it; the peer must then start a new stream)."""
+        if final_block:
+            out = self.z.compress(bytes(data)) + self.z.flush(zlib.Z_FINISH)
+            self._new()
+            return out
+        out = self.z.compress(bytes(data)) + self.z.flush(zlib.Z_SYNC_FLUSH)
+        if not out.endswith(PMD_TAIL):
+            raise Fail("harness: the sync flush did not end with 00 00 FF FF")
+        if self.no_context:
+            self._new()
+        return out[:-4]
+
+
+class Inflater:
+    """Inflates the messages of one direction as the agreement says: a @wbits window,
+    the context reset after each message when @no_context. To check the window (zlib
+    reads a distance from its output buffer when it can), output is taken in pieces
+    of 256 bytes: a distance beyond the window plus 256 fails."""
+
+    STEP = 256
+
+    def __init__(self, wbits=15, no_context=False):
+        self.wbits, self.no_context = wbits, no_context
+        self.z = zlib.decompressobj(-wbits)
+        self.messages = 0
+
+    def inflate(self, payload, limit=64 << 20):
+        data = bytes(payload) + PMD_TAIL
+        out = bytearray()
+        try:
+            for i in range(0, len(data), 4096):
+                piece = data[i:i + 4096]
+                while piece:
+                    out += self.z.decompress(piece, self.STEP)
+                    piece = self.z.unconsumed_tail
+                    if len(out) > limit:
+                        raise Fail(f"compressed message inflates past {limit} bytes")
+            while True:  # output still held back by the piece limit
+                more = self.z.decompress(b"", self.STEP)
+                if not more:
+                    break
+                out += more
+        except zlib.error as e:
+            raise Fail(f"peer's compressed message does not inflate with window "
+                       f"{self.wbits}{' and no context takeover' if self.no_context else ''}"
+                       f": {e} (§7.2.2)")
+        if self.z.eof:  # a BFINAL block ended the stream: the next message starts anew
+            self.z = zlib.decompressobj(-self.wbits)
+        elif self.no_context:
+            self.z = zlib.decompressobj(-self.wbits)
+        self.messages += 1
+        return bytes(out)
+
+
+def pmd_message(peer, opcode, payload, deflater, pieces=1, rsv_cont=0, rsv_first=RSV1,
+                final_block=False, chunk=None):
+    """Send one compressed message: its payload split into @pieces frames, RSV1 on the
+    first (@rsv_first), @rsv_cont on the continuations. Returns the payload sent."""
+    data = deflater.compress(payload, final_block) if deflater is not None else bytes(payload)
+    n = max(1, pieces)
+    cuts = [len(data) * i // n for i in range(n + 1)]
+    frames = b"".join(peer.build(opcode if i == 0 else CONT, data[cuts[i]:cuts[i + 1]],
+                                 fin=i == n - 1, rsv=rsv_first if i == 0 else rsv_cont)
+                      for i in range(n))
+    peer.send(frames, chunk=chunk)
+    return data
+
+
+def client_handshake_ext(sock, host, port, path="/", offer=None, extra=""):
+    """client_handshake offering @offer (a Sec-WebSocket-Extensions value, or None).
+    Returns (peer, the answer's Sec-WebSocket-Extensions values)."""
+    peer = Peer(sock, "client")
+    key = new_key()
+    ext = f"Sec-WebSocket-Extensions: {offer}\r\n" if offer is not None else ""
+    req = (f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+           f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+           f"Sec-WebSocket-Version: 13\r\n{ext}{extra}\r\n")
+    peer.send(req.encode("ascii"))
+    head = read_head(peer)
+    if head is None:
+        raise Fail(f"server closed TCP ({peer.eof}) during the handshake")
+    check_101(head, key, allow_ext=offer is not None)
+    return peer, header_values(parse_head(head)[1], "sec-websocket-extensions")

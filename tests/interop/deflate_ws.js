@@ -1,0 +1,272 @@
+#!/usr/bin/env node
+/*
+ * permessage-deflate (RFC 7692) between Node's ws (npm, node_modules/) and duplex.
+ *
+ *   node deflate_ws.js BUILD_DIR
+ *
+ * 1. ws as CLIENT of BUILD/bin/echo-server with perMessageDeflate {serverNoContextTakeover,
+ *    clientNoContextTakeover (true, false), serverMaxWindowBits (unset, 9, 12, 15),
+ *    clientMaxWindowBits (unset = offered without a value, 9, 12, 15), threshold: 0}: the
+ *    agreed Sec-WebSocket-Extensions must be exactly what echo-server's defaults give,
+ *    texts and binaries of 0 B, 100 B, 5000 B and 1 MiB come back equal, and the echoes
+ *    of 64 B or more arrive compressed (ws's receiver saw RSV1).
+ * 2. ws as SERVER for BUILD/bin/echo-client with the same options (client window unset,
+ *    9, 11): echo-client prints "open ... extensions=E" with E the answer ws sent, echoes
+ *    everything (compressed from 64 B), and exits 0 after ws closes.
+ *
+ * DX_PMD_NODEFLATE=1 runs both duplex programs with --no-deflate (the checks must fail).
+ * Last line: "deflate_ws: N passed, M failed".
+ */
+'use strict';
+const { spawn } = require('child_process');
+const crypto = require('crypto');
+const path = require('path');
+
+const NAME = 'deflate_ws';
+const BUILD = process.argv[2] || 'build';
+const SERVER_BIN = path.join(BUILD, 'bin', 'echo-server');
+const CLIENT_BIN = path.join(BUILD, 'bin', 'echo-client');
+const NODEFLATE = process.env.DX_PMD_NODEFLATE ? ['--no-deflate'] : [];
+const MiB = 1 << 20;
+
+let passed = 0;
+let failed = 0;
+const procs = [];
+
+function check(name, cond, detail) {
+  if (cond) {
+    passed++;
+    console.log(`ok   ${NAME} ${name}`);
+  } else {
+    failed++;
+    console.log(`FAIL ${NAME} ${name}${detail ? ': ' + detail : ''}`);
+  }
+}
+
+function finish() {
+  for (const p of procs) {
+    if (p.exitCode === null && p.signalCode === null) {
+      try {
+        p.kill('SIGKILL'); /* by PID */
+      } catch (e) {
+        /* gone */
+      }
+    }
+  }
+  console.log(`${NAME}: ${passed} passed, ${failed} failed`);
+  process.exit(failed ? 1 : 0);
+}
+
+let WebSocket;
+let WebSocketServer;
+try {
+  ({ WebSocket, WebSocketServer } = require('ws'));
+} catch (e) {
+  check('ws_module_installed', false, e.message.split('\n')[0]);
+  finish();
+}
+
+setTimeout(() => {
+  check('whole run within 240 s', false, 'timed out');
+  finish();
+}, 240000).unref();
+
+function messages(seed) {
+  const unit = Buffer.from('h\u00e9llo w\u00f6rld \u4e16\u754c \uD83D\uDE00 ');
+  const out = [];
+  for (const n of [0, 100, 5000, MiB]) {
+    let s = Buffer.alloc(0);
+    const parts = [];
+    for (let k = 0; k < Math.ceil(n / unit.length) + 1; k++) parts.push(unit);
+    s = Buffer.concat(parts).subarray(0, n);
+    while (s.length && (s[s.length - 1] & 0xc0) === 0x80) s = s.subarray(0, s.length - 1);
+    out.push({ data: s.toString('utf8'), binary: false });
+    out.push({ data: crypto.randomBytes(n), binary: true });
+  }
+  out.push({ data: crypto.randomBytes(3000).toString('base64'), binary: false });
+  void seed;
+  return out;
+}
+
+function bytesOf(m) {
+  return m.binary ? m.data.length : Buffer.byteLength(m.data);
+}
+
+function same(m, data, isBinary) {
+  if (isBinary !== m.binary) return false;
+  return m.binary ? Buffer.compare(m.data, data) === 0 : data.toString('utf8') === m.data;
+}
+
+/* Echo every message in turn over ws; resolves with {ok, rsv1}. */
+function echoAll(ws, msgs) {
+  return new Promise((resolve) => {
+    let i = 0;
+    let ok = true;
+    let rsv1 = 0;
+    const timer = setTimeout(() => resolve({ ok: false, rsv1, why: `timeout at ${i}` }), 30000);
+    ws.on('message', (data, isBinary) => {
+      if (ws._receiver && ws._receiver._compressed) rsv1++;
+      if (!same(msgs[i], data, isBinary)) ok = false;
+      i++;
+      if (i === msgs.length) {
+        clearTimeout(timer);
+        resolve({ ok, rsv1 });
+      } else {
+        ws.send(msgs[i].data, { binary: msgs[i].binary });
+      }
+    });
+    ws.send(msgs[0].data, { binary: msgs[0].binary });
+  });
+}
+
+function expectedAnswer(snct, smwb, cmwb) {
+  const parts = ['permessage-deflate'];
+  if (snct) parts.push('server_no_context_takeover');
+  parts.push(`server_max_window_bits=${Math.min(11, smwb || 15)}`);
+  if (typeof cmwb === 'number' && cmwb < 15) parts.push(`client_max_window_bits=${cmwb}`);
+  return parts.join('; ');
+}
+
+function pmdOptions(snct, cnct, smwb, cmwb) {
+  const o = { serverNoContextTakeover: snct, clientNoContextTakeover: cnct, threshold: 0 };
+  if (smwb !== undefined) o.serverMaxWindowBits = smwb;
+  if (cmwb !== undefined) o.clientMaxWindowBits = cmwb;
+  return o;
+}
+
+function startServer() {
+  return new Promise((resolve, reject) => {
+    const p = spawn(SERVER_BIN, ['--host', '127.0.0.1', '--port', '0', ...NODEFLATE], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    procs.push(p);
+    let buf = '';
+    p.stdout.on('data', (d) => {
+      buf += d;
+      const m = /listening on [^:]+:(\d+)/.exec(buf);
+      if (m) resolve({ proc: p, port: Number(m[1]) });
+    });
+    p.on('exit', () => reject(new Error('echo-server exited')));
+  });
+}
+
+async function clientCombo(port, snct, cnct, smwb, cmwb) {
+  const name = `client snct=${+snct} cnct=${+cnct} smwb=${smwb} cmwb=${cmwb}`;
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/`, {
+    perMessageDeflate: pmdOptions(snct, cnct, smwb, cmwb),
+    maxPayload: 4 * MiB,
+  });
+  let answer;
+  ws.on('upgrade', (res) => {
+    answer = res.headers['sec-websocket-extensions'];
+  });
+  const opened = await new Promise((resolve) => {
+    ws.on('open', () => resolve(true));
+    ws.on('error', (e) => resolve(e));
+  });
+  if (opened !== true) {
+    check(`${name}: open`, false, String(opened));
+    return;
+  }
+  const want = expectedAnswer(snct, smwb, cmwb);
+  check(`${name}: agreed '${want}'`, answer === want, `got '${answer}'`);
+  const msgs = messages();
+  const r = await echoAll(ws, msgs);
+  const wantRsv1 = msgs.filter((m) => bytesOf(m) >= 64).length;
+  check(`${name}: ${msgs.length} echoes equal, ${wantRsv1} compressed`,
+    r.ok && r.rsv1 === wantRsv1, `ok=${r.ok} compressed=${r.rsv1} ${r.why || ''}`);
+  await new Promise((resolve) => {
+    ws.on('close', resolve);
+    ws.close(1000);
+  });
+}
+
+async function serverCombo(snct, cnct, smwb, cmwb) {
+  const name = `server snct=${+snct} cnct=${+cnct} smwb=${smwb} cmwb=${cmwb}`;
+  const wss = new WebSocketServer({
+    host: '127.0.0.1',
+    port: 0,
+    perMessageDeflate: pmdOptions(snct, cnct, smwb, cmwb),
+    maxPayload: 4 * MiB,
+  });
+  await new Promise((resolve) => wss.on('listening', resolve));
+  let answer = null;
+  wss.on('headers', (headers) => {
+    for (const h of headers) {
+      const m = /^Sec-WebSocket-Extensions: (.*)$/i.exec(h);
+      if (m) answer = m[1];
+    }
+  });
+  const result = new Promise((resolve) => {
+    wss.on('connection', async (ws) => {
+      const msgs = messages();
+      const r = await echoAll(ws, msgs);
+      r.want = msgs.filter((m) => bytesOf(m) >= 64).length;
+      ws.close(1000);
+      resolve(r);
+    });
+  });
+  const port = wss.address().port;
+  const proc = spawn(CLIENT_BIN, [`ws://127.0.0.1:${port}/`, ...NODEFLATE], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  procs.push(proc);
+  let err = '';
+  proc.stderr.on('data', (d) => {
+    err += d;
+  });
+  const rc = await new Promise((resolve) => {
+    const t = setTimeout(() => {
+      proc.kill('SIGKILL');
+      resolve('timeout');
+    }, 60000);
+    proc.on('exit', (code) => {
+      clearTimeout(t);
+      resolve(code);
+    });
+  });
+  const r = await Promise.race([result, new Promise((res) => setTimeout(() => res(null), 1000))]);
+  const m = /open protocol=\S* extensions=(.*)/.exec(err);
+  check(`${name}: agreed '${answer}', echo-client shows it`,
+    answer !== null && m !== null && m[1] === answer,
+    `answer '${answer}', client printed '${m ? m[0] : err.slice(-200)}'`);
+  check(`${name}: echoes equal, compressed from 64 B`, r !== null && r.ok && r.rsv1 === r.want,
+    r ? `ok=${r.ok} compressed=${r.rsv1}/${r.want}` : 'no result');
+  check(`${name}: echo-client exit 0`, rc === 0, `exit ${rc}: ${err.slice(-200)}`);
+  await new Promise((resolve) => wss.close(resolve));
+}
+
+(async () => {
+  let server;
+  try {
+    server = await startServer();
+  } catch (e) {
+    check('echo-server starts', false, e.message);
+    finish();
+  }
+  for (const snct of [false, true]) {
+    for (const cnct of [false, true]) {
+      for (const smwb of [undefined, 9, 12, 15]) {
+        for (const cmwb of [undefined, 9, 12, 15]) {
+          await clientCombo(server.port, snct, cnct, smwb, cmwb);
+        }
+      }
+    }
+  }
+  for (const snct of [false, true]) {
+    for (const cnct of [false, true]) {
+      for (const smwb of [undefined, 9, 12, 15]) {
+        for (const cmwb of [undefined, 9, 11]) {
+          await serverCombo(snct, cnct, smwb, cmwb);
+        }
+      }
+    }
+  }
+  server.proc.removeAllListeners('exit');
+  const rc = await new Promise((resolve) => {
+    server.proc.on('exit', (code) => resolve(code));
+    server.proc.kill('SIGTERM');
+  });
+  check('echo-server exits 0 on SIGTERM', rc === 0, `status ${rc}`);
+  finish();
+})();
