@@ -5,7 +5,7 @@
  *   echo-client URL [--protocol P]... [--header "Name: value"]... [--origin O]
  *                   [--proxy URL] [--send TEXT]... [--close-after N]
  *                   [--max-message BYTES] [--quiet] [--no-deflate]
- *                   [--ca FILE] [--insecure]
+ *                   [--ca FILE] [--insecure] [--cert FILE --key FILE]
  *
  * --send sends TEXT once the connection opens (before echoing); --close-after closes
  * with 1000 after echoing N messages. Events go to stderr: "open protocol=P",
@@ -14,7 +14,8 @@
  * permessage-deflate (RFC 7692) is offered with duplex's default settings;
  * --no-deflate does not offer it. "open" also shows the extensions agreed.
  * wss:// URLs verify the server against the system's CAs, or --ca FILE (PEM), and
- * check its name; --insecure skips every check (tests only).
+ * check its name; --insecure skips every check (tests only); --cert and --key
+ * present a client certificate (mTLS).
  *
  * Exit status: 0 after a clean close (the closing handshake completed), 1 after an
  * unclean one (a protocol error, an abnormal close), 2 when the connection never
@@ -91,7 +92,8 @@ static void usage(void) {
     fprintf(stderr, "usage: echo-client URL [--protocol P]... [--header \"Name: value\"]...\n"
                     "                   [--origin O] [--proxy URL] [--send TEXT]...\n"
                     "                   [--close-after N] [--max-message BYTES] [--quiet]\n"
-                    "                   [--no-deflate] [--ca FILE] [--insecure]\n");
+                    "                   [--no-deflate] [--ca FILE] [--insecure]\n"
+                    "                   [--cert FILE --key FILE]\n");
     exit(64);
 }
 
@@ -153,6 +155,10 @@ int main(int argc, char **argv) {
             add_header(v);
         else if (strcmp(a, "--ca") == 0)
             tls.ca_file = v;
+        else if (strcmp(a, "--cert") == 0)
+            tls.cert_file = v;
+        else if (strcmp(a, "--key") == 0)
+            tls.key_file = v;
         else if (strcmp(a, "--origin") == 0)
             opts.origin = v;
         else if (strcmp(a, "--proxy") == 0)

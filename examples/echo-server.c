@@ -4,7 +4,7 @@
  *   echo-server [--port N] [--host H] [--unix PATH] [--threads N]
  *               [--protocol P]... [--origin O]... [--require-auth TOKEN]
  *               [--max-message BYTES] [--commands] [--ping-interval MS] [--no-deflate]
- *               [--cert FILE --key FILE]
+ *               [--cert FILE --key FILE]... [--client-ca FILE]
  *
  * --port 0 picks a free port; the line "listening on HOST:PORT" (or "listening on
  * unix:PATH") is printed once the server listens. --threads N runs N loops, one per
@@ -16,7 +16,9 @@
  * "!close CODE [REASON]" and "!ping [PAYLOAD]" act instead of echoing (for tests).
  * permessage-deflate (RFC 7692) is accepted when a client offers it, with duplex's
  * default settings; --no-deflate refuses it. --cert and --key (PEM) serve wss://
- * (TLS 1.2/1.3) instead of ws://.
+ * (TLS 1.2/1.3) instead of ws://; given several times, the certificate is chosen by
+ * the name the client asks for (SNI), the first being the default. --client-ca
+ * requires a client certificate signed by one of those CAs (mTLS).
  *
  * SIGINT or SIGTERM: graceful shutdown (every connection closed with 1001, at most
  * 5 s), exit 0.
@@ -53,8 +55,10 @@ typedef struct config {
     bool commands;
     bool no_deflate;
     uint32_t ping_interval_ms;
-    const char *cert_file;
-    const char *key_file;
+    const char *cert_files[MAX_LIST];
+    const char *key_files[MAX_LIST];
+    size_t num_certs, num_keys;
+    const char *client_ca;
 } config;
 
 static config cfg = {.port = 9001, .threads = 1, .max_message = (size_t)16 << 20};
@@ -183,11 +187,17 @@ static void on_signal(dx_io *io, unsigned events, void *user) {
 
 static int start_worker(worker *w) {
     static const dx_deflate_config deflate = {0}; /* duplex's defaults */
-    const dx_tls_cert cert = {.cert_file = cfg.cert_file, .key_file = cfg.key_file};
-    const dx_tls_server_config tls = {.certs = &cert, .cert_count = 1};
+    dx_tls_cert certs[MAX_LIST];
+    for (size_t i = 0; i < cfg.num_certs; i++)
+        certs[i] = (dx_tls_cert){.cert_file = cfg.cert_files[i], .key_file = cfg.key_files[i]};
+    const dx_tls_server_config tls = {.certs = certs,
+                                      .cert_count = cfg.num_certs,
+                                      .client_auth = cfg.client_ca ? DX_TLS_CLIENT_AUTH_REQUIRED
+                                                                   : DX_TLS_CLIENT_AUTH_NONE,
+                                      .client_ca_file = cfg.client_ca};
     dx_server_options o = {
         .deflate = cfg.no_deflate ? NULL : &deflate,
-        .tls = cfg.cert_file ? &tls : NULL,
+        .tls = cfg.num_certs ? &tls : NULL,
         .host = cfg.host,
         .port = (uint16_t)cfg.port,
         .unix_path = cfg.unix_path,
@@ -215,7 +225,8 @@ static void usage(void) {
     fprintf(stderr, "usage: echo-server [--port N] [--host H] [--unix PATH] [--threads N]\n"
                     "                   [--protocol P]... [--origin O]... [--require-auth TOKEN]\n"
                     "                   [--max-message BYTES] [--commands] [--ping-interval MS]\n"
-                    "                   [--no-deflate] [--cert FILE --key FILE]\n");
+                    "                   [--no-deflate] [--cert FILE --key FILE]...\n"
+                    "                   [--client-ca FILE]\n");
     exit(64);
 }
 
@@ -257,10 +268,12 @@ static void parse_args(int argc, char **argv) {
             cfg.auth_token = v;
         } else if (strcmp(a, "--max-message") == 0) {
             cfg.max_message = number(v, (unsigned long)1 << 40);
-        } else if (strcmp(a, "--cert") == 0) {
-            cfg.cert_file = v;
-        } else if (strcmp(a, "--key") == 0) {
-            cfg.key_file = v;
+        } else if (strcmp(a, "--cert") == 0 && cfg.num_certs < MAX_LIST) {
+            cfg.cert_files[cfg.num_certs++] = v;
+        } else if (strcmp(a, "--key") == 0 && cfg.num_keys < MAX_LIST) {
+            cfg.key_files[cfg.num_keys++] = v;
+        } else if (strcmp(a, "--client-ca") == 0) {
+            cfg.client_ca = v;
         } else if (strcmp(a, "--ping-interval") == 0) {
             cfg.ping_interval_ms = (uint32_t)number(v, UINT32_MAX);
         } else {
@@ -269,7 +282,8 @@ static void parse_args(int argc, char **argv) {
         if (takes)
             i++;
     }
-    if (cfg.threads == 0 || (cfg.unix_path && cfg.threads > 1) || !cfg.cert_file != !cfg.key_file)
+    if (cfg.threads == 0 || (cfg.unix_path && cfg.threads > 1) || cfg.num_certs != cfg.num_keys ||
+        (cfg.client_ca && !cfg.num_certs))
         usage();
 }
 

@@ -331,9 +331,12 @@ static void queue_reap(dx_loop *l) {
 static void finish(dx_conn *c) {
     if (c->phase == PHASE_DEAD)
         return;
-    if (c->tls && c->fd >= 0 && dx__tls_is_established(c->tls) && c->clean &&
-        dx__tls_shutdown(c->tls) == 0)
-        tls_send(c); /* close_notify, best effort: the socket closes next */
+    if (c->tls && c->fd >= 0) {
+        if (dx__tls_is_established(c->tls) && c->clean)
+            dx__tls_shutdown(c->tls); /* close_notify */
+        /* that, or the alert saying why it failed: best effort, the socket closes next */
+        tls_send(c);
+    }
     c->phase = PHASE_DEAD;
     dx_io_close(c->loop, &c->io); /* closes c->fd too */
     c->io_events = 0;

@@ -9,6 +9,8 @@ Makes test certificates with tests/certs/make-certs.sh (openssl CLI) in a temp d
       unknown-CA error; --insecure opens; a 127.0.0.1 URL is checked as an IP address;
   echo-client -> websockets TLS servers: the good certificate opens; expired, self-signed,
       wrong-name and other-CA certificates each fail with their own message, exit 2.
+  SNI: echo-server with two --cert/--key pairs answers "other.test" with the second;
+  mTLS: echo-server --client-ca: echo-client with --cert/--key opens, without is refused.
 Every process is stopped by its PID. The last line is "wss_peer: N passed, M failed".
 """
 import asyncio
@@ -126,6 +128,56 @@ async def against_websockets_server(certs):
                       and "open protocol" not in err, f"rc={rc} {err}")
 
 
+def start_server(*args):
+    proc = subprocess.Popen([SERVER, "--host", "127.0.0.1", "--port", "0", *args],
+                            stdout=subprocess.PIPE)
+    return proc, int(proc.stdout.readline().decode().rsplit(":", 1)[1])
+
+
+def stop_server(proc):
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+async def sni_and_mtls(certs):
+    proc, port = start_server("--cert", f"{certs}/server.pem", "--key", f"{certs}/server.key",
+                              "--cert", f"{certs}/other.pem", "--key", f"{certs}/other.key")
+    try:
+        for name in ("localhost", "other.test"):
+            ctx = ssl.create_default_context(cafile=f"{certs}/ca.pem")  # checks the name
+            try:
+                async with websockets.connect(f"wss://127.0.0.1:{port}/", ssl=ctx,
+                                              server_hostname=name) as ws:
+                    await ws.send(name)
+                    check(f"sni_{name}", await asyncio.wait_for(ws.recv(), 5) == name)
+            except Exception as e:
+                check(f"sni_{name}", False, repr(e))
+    finally:
+        stop_server(proc)
+
+    proc, port = start_server("--cert", f"{certs}/server.pem", "--key", f"{certs}/server.key",
+                              "--client-ca", f"{certs}/ca.pem")
+    try:
+        base = [f"wss://localhost:{port}/", "--ca", f"{certs}/ca.pem", "--send", "hi",
+                "--close-after", "1"]
+        rc, err = await run_client(*base, "--cert", f"{certs}/client.pem", "--key",
+                                   f"{certs}/client.key")
+        check("mtls_with_client_cert", rc == 0 and "clean=1" in err, f"rc={rc} {err}")
+        rc, err = await run_client(*base)
+        # the server's alert reaches the client before the socket closes
+        check("mtls_without_client_cert_refused", rc == 2 and "TLS alert" in err,
+              f"rc={rc} {err}")
+        rc, err = await run_client(*base, "--cert", f"{certs}/otherca.pem", "--key",
+                                   f"{certs}/otherca.key")
+        check("mtls_other_ca_refused", rc != 0 and "clean=1" not in err, f"rc={rc} {err}")
+    finally:
+        stop_server(proc)
+
+
 async def main():
     tmp = tempfile.mkdtemp(prefix="duplex-wss-")
     try:
@@ -133,6 +185,7 @@ async def main():
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         await against_echo_server(tmp)
         await against_websockets_server(tmp)
+        await sni_and_mtls(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
