@@ -520,7 +520,7 @@ static void flush_hook(dx_loop *l, dx_hook *h, void *user) {
     for (int budget = FLUSH_BUDGET; l->flush_head && budget > 0; budget--) {
         dx_conn *c = l->flush_head;
         unlist_flush(c);
-        if (c->in_pending && !c->paused && c->phase == PHASE_OPEN)
+        if (buf_len(c->in) && !c->paused && c->phase == PHASE_OPEN)
             deliver_kept(c);
         if (c->tls_more && (!c->paused || c->phase != PHASE_OPEN) && c->phase != PHASE_DEAD)
             c->io.cb(&c->io, DX_IO_READ, c); /* what TLS buffered, as if epoll said so */
@@ -834,8 +834,7 @@ static void deliver(dx_conn *c, uint8_t *buf, size_t len) {
                 end_abnormally(c, DX_ENOMEM, false);
                 return;
             }
-            c->in_pending = true;
-            return;
+            return; /* the rest waits in in for the resume */
         }
         dx_proto *p = proto_of(c);
         if (!p)
@@ -863,7 +862,6 @@ static void deliver(dx_conn *c, uint8_t *buf, size_t len) {
 
 /* Deliver what in kept (after a resume). */
 static void deliver_kept(dx_conn *c) {
-    c->in_pending = false;
     if (c->in)
         deliver(c, c->in->data, c->in->len);
 }
@@ -887,13 +885,12 @@ static void on_readable(dx_conn *c) {
         return;
     }
     if (c->phase == PHASE_LINGER)
-        return;                       /* after our close: the peer's bytes no longer matter */
-    if (c->in_pending || c->paused) { /* keep order behind what waits already */
+        return;                        /* after our close: the peer's bytes no longer matter */
+    if (buf_len(c->in) || c->paused) { /* keep order behind what waits already */
         if (dx__conn_keep_input(c, buf, (size_t)n) != 0) {
             end_abnormally(c, DX_ENOMEM, false);
             return;
         }
-        c->in_pending = true;
         if (!c->paused)
             deliver_kept(c);
         return;
@@ -935,7 +932,7 @@ static void trim(dx_conn *c) {
     const dx_allocator *a = alloc_of(c);
     if (c->msg && c->msg->len == 0)
         buf_free(a, &c->msg);
-    if (!c->in_pending)
+    if (!buf_len(c->in))
         buf_free(a, &c->in);
     if (!buf_len(c->raw))
         buf_free(a, &c->raw);
@@ -1368,7 +1365,7 @@ void dx_conn_resume(dx_conn *c) {
         return;
     c->paused = false;
     dx__conn_update_io(c);
-    if (c->in_pending)
+    if (buf_len(c->in))
         dx__conn_want_flush(c); /* the flush hook delivers in first */
 }
 

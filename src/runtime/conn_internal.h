@@ -84,7 +84,7 @@ struct dx_conn {
     dx_conn *flush_prev;         /* the loop's flush list */
     dx_conn *prev, *next;        /* the owner's list of connections */
     dx__buf *in;                 /* bytes read but not yet consumed: the handshake
-                                    head, or what arrived while paused */
+                                    head, or (once OPEN) what waits for a resume */
     dx__buf *raw;                /* HTTP bytes to write before any frame (101, refusal,
                                     request, CONNECT) */
     dx__buf *msg;                /* the message being reassembled */
@@ -117,7 +117,6 @@ struct dx_conn {
     bool clean : 1;              /* close frames were exchanged */
     bool remote : 1;             /* the peer started the closing */
     bool drain_wanted : 1;       /* went above low_water or a send was refused */
-    bool in_pending : 1;         /* in holds frames to deliver on resume */
     bool linger_after_raw : 1;   /* end once raw is written (HTTP refusal) */
     bool app_closed : 1;         /* the application called dx_conn_close or abort */
     bool ka_pending : 1;         /* a keep-alive ping waits for its pong */
