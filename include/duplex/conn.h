@@ -192,6 +192,59 @@ DX_API int dx_conn_send_ex(dx_conn *c, dx_opcode opcode, dx_span data, unsigned 
  */
 DX_API int dx_conn_send_fragment(dx_conn *c, dx_opcode opcode, dx_span data, bool fin);
 
+/* ---- prepared messages: encode once, send to many ------------------------------------- */
+
+/*
+ * A prepared message is one text or binary message that many connections send (a
+ * broadcast). It keeps a copy of the payload and, made when a connection first
+ * needs it, the payload compressed for each permessage-deflate window in use
+ * (8..15): a broadcast to N compressing connections costs one compression per
+ * window, not N. On each connection it goes as dx_conn_send would send it:
+ *   - uncompressed without permessage-deflate, below the connection's compress_min,
+ *     with DX_SEND_NO_COMPRESS, or when compressing does not make it smaller;
+ *   - otherwise compressed (RSV1), with the shared bytes. They refer to nothing
+ *     before the message, so after sending them a connection whose own side keeps
+ *     its compression context resets it (dx_deflate_reset_compressor): its next
+ *     message cannot refer to what the peer never saw from it. Such a connection
+ *     loses some ratio on that next message; none of this affects correctness.
+ * A client connection masks its copy, as every client frame must be.
+ *
+ * Reference counted. The message is immutable; its compressed forms are built under
+ * a lock, so one prepared message may be sent on loops running on several threads.
+ */
+typedef struct dx_prepared dx_prepared;
+
+typedef struct dx_prepared_options {
+    unsigned flags;                /* DX_SEND_NO_COMPRESS: always send it uncompressed */
+    uint8_t level;                 /* zlib level of the compressed forms, 1..9 (0: 6) */
+    uint8_t mem_level;             /* zlib memLevel while compressing, 1..9 (0: 8; the
+                                      compressor lives for one message, not per connection) */
+    const dx_allocator *allocator; /* NULL: malloc */
+} dx_prepared_options;
+
+/*
+ * Prepare @data (copied) as a message of type @opcode. @opts may be NULL (defaults).
+ * Returns 0 with *@out holding one reference, or DX_EINVAL (@opcode not DX_OP_TEXT
+ * or DX_OP_BINARY, NULL data with a length, a level outside 0..9), DX_ENOT_UTF8
+ * (text that is not valid UTF-8: checked once here, never per connection) or
+ * DX_ENOMEM.
+ */
+DX_API int dx_prepared_create(dx_prepared **out, dx_opcode opcode, dx_span data,
+                              const dx_prepared_options *opts);
+/* Take another reference (to keep the message past the call that sends it). Returns @m. */
+DX_API dx_prepared *dx_prepared_ref(dx_prepared *m);
+/* Drop a reference; the last one frees it. Connections copy what they queue, so a
+ * message may be released right after the sends. NULL is a no-op. */
+DX_API void dx_prepared_release(dx_prepared *m);
+/* The uncompressed payload's length. */
+DX_API size_t dx_prepared_size(const dx_prepared *m);
+
+/*
+ * Send @m on @c. Returns what dx_conn_send returns (DX_EINVAL also for a NULL @m).
+ * DX_ENOMEM from building the compressed form leaves @c as it was.
+ */
+DX_API int dx_conn_send_prepared(dx_conn *c, dx_prepared *m);
+
 /* Send a ping (payload <= 125 bytes); its pong reaches on_pong with the round trip.
  * Returns 0, DX_ECONNECTING, DX_ECLOSED, DX_EINVAL, DX_ESEND_QUEUE or DX_ENOMEM. */
 DX_API int dx_conn_ping(dx_conn *c, dx_span payload);

@@ -226,6 +226,10 @@ DX_API int dx_deflate_compress(dx_deflate *d, dx_span in, bool fin, uint8_t *out
  * returned (close with 1009). A zip bomb therefore costs at most max_message
  * bytes of output and the input read up to that point.
  *
+ * A message whose frames carry no payload at all (RSV1 on an empty frame) is
+ * an empty message, as browsers and zlib-based peers read it: the tail alone
+ * would be a stored block cut short.
+ *
  * Returns:
  *   0                     all of @in was consumed (with @fin: the message is
  *                         complete and all of its output written)
@@ -242,6 +246,24 @@ DX_API int dx_deflate_inflate(dx_deflate *d, dx_span in, bool fin, uint8_t *out,
 
 /* Bytes zlib currently holds for @d (both halves), through its allocator. */
 DX_API size_t dx_deflate_memory(const dx_deflate *d);
+
+/* Our compressor's window as agreed on the wire (8..15): a message compressed
+ * elsewhere with at most this window may be sent in place of our own output
+ * (dx_deflate_reset_compressor). 0 when @d is NULL. */
+DX_API int dx_deflate_window_bits(const dx_deflate *d);
+
+/*
+ * Forget everything our compressor has seen, so that the next message refers to
+ * nothing before it. Call it after sending a message that did not come out of
+ * this compressor (a prepared message compressed once for many connections):
+ * the peer's window now holds that message, not what our compressor remembers,
+ * and only a compressor with no history stays in step with it. Nothing to do
+ * when our side has no context takeover.
+ *
+ * Returns 0, DX_ESTATE (between the pieces of a message) or DX_EINVAL (@d NULL
+ * or failed earlier).
+ */
+DX_API int dx_deflate_reset_compressor(dx_deflate *d);
 
 #ifdef __cplusplus
 }

@@ -85,6 +85,18 @@ DX_API uint16_t dx_server_port(const dx_server *s);
 DX_API size_t dx_server_connections(const dx_server *s);
 
 /*
+ * Send the prepared message @m (conn.h) to every OPEN connection of @s, compressed
+ * once per window in use. A connection that refuses it (its send queue is full, it is
+ * closing) is skipped, its backpressure policy applying as for dx_conn_send. Loop
+ * thread; not from a callback that runs inside dx_server_destroy.
+ *
+ * Returns the number of connections the message was queued on, or DX_EINVAL (@s or
+ * @m NULL) or DX_ENOMEM (the compressed form could not be built; nothing was sent
+ * to the connections that needed it).
+ */
+DX_API long dx_server_broadcast(dx_server *s, dx_prepared *m);
+
+/*
  * Graceful shutdown: stop accepting (the listening socket is closed at once), drop
  * connections still in their handshake, close every open connection with 1001
  * "going away", and when all have finished -- or after @timeout_ms, when the rest

@@ -292,7 +292,8 @@ struct dx_deflate {
     size_t memory;             /* bytes zlib holds through zalloc */
     size_t max_message;        /* hard limit on one inflated message */
     int level, mem_level;      /* zlib compression level and memLevel */
-    int own_bits;              /* our compressor's window (9..15) */
+    int own_bits;              /* our compressor's window for zlib (9..15) */
+    uint8_t own_wire_bits;     /* ... as agreed on the wire (8..15) */
     int peer_bits;             /* our inflater's window (8..15) */
     bool own_reset;            /* reset the compressor after each message */
     bool peer_reset;           /* reset the inflater after each message */
@@ -308,6 +309,7 @@ struct dx_deflate {
     /* inflater */
     z_stream zi;     /* inflate state */
     size_t msg_out;  /* bytes inflated so far in this message */
+    bool msg_fed;    /* this message has brought compressed bytes */
     size_t tail_fed; /* bytes of sync_tail consumed at fin */
     bool stream_end; /* the peer ended the stream (BFINAL) in this message */
 };
@@ -364,6 +366,7 @@ int dx_deflate_create(dx_deflate **out, const dx_deflate_params *params, bool is
     d->mem_level = cfg->mem_level ? cfg->mem_level : DX_DEFLATE_DEFAULT_MEM_LEVEL;
     int own = is_server ? sb : cb;
     d->own_bits = own < 9 ? 9 : own; /* zlib: no raw deflate with 8 (see header) */
+    d->own_wire_bits = (uint8_t)own;
     d->peer_bits = is_server ? cb : sb;
     d->own_reset =
         is_server ? params->server_no_context_takeover : params->client_no_context_takeover;
@@ -383,8 +386,27 @@ void dx_deflate_destroy(dx_deflate *d) {
     dx__free(d->alloc, d, sizeof *d);
 }
 
+static int fail(dx_deflate *d, int rc) {
+    d->failed = true;
+    return rc;
+}
+
 size_t dx_deflate_memory(const dx_deflate *d) {
     return d ? d->memory : 0;
+}
+
+int dx_deflate_window_bits(const dx_deflate *d) {
+    return d ? d->own_wire_bits : 0;
+}
+
+int dx_deflate_reset_compressor(dx_deflate *d) {
+    if (!d || d->failed)
+        return DX_EINVAL;
+    if (d->msg_started)
+        return DX_ESTATE;
+    if (d->z_init && !d->own_reset && deflateReset(&d->zd) != Z_OK)
+        return fail(d, DX_EINVAL);
+    return 0;
 }
 
 static int zinit_deflate(dx_deflate *d) {
@@ -414,11 +436,6 @@ static int zinit_inflate(dx_deflate *d) {
 
 static uInt clamp_uint(size_t n) {
     return n > UINT_MAX ? UINT_MAX : (uInt)n;
-}
-
-static int fail(dx_deflate *d, int rc) {
-    d->failed = true;
-    return rc;
 }
 
 int dx_deflate_compress(dx_deflate *d, dx_span in, bool fin, uint8_t *out, size_t cap,
@@ -586,6 +603,15 @@ int dx_deflate_inflate(dx_deflate *d, dx_span in, bool fin, uint8_t *out, size_t
     }
     z_stream *z = &d->zi;
     size_t pos = 0;
+    if (in.len)
+        d->msg_fed = true;
+    if (fin && !d->msg_fed) {
+        /* A compressed message with no payload at all. Taken literally, §7.2.2
+         * would inflate the tail alone, a stored block cut short; every browser
+         * and zlib-based peer reads it as an empty message, and so do we. The
+         * inflater is not touched: its window gains nothing. */
+        return 0;
+    }
     /* the message's own bytes (an empty call still drains pending output) */
     if (d->tail_fed == 0) {
         do {
@@ -625,6 +651,7 @@ int dx_deflate_inflate(dx_deflate *d, dx_span in, bool fin, uint8_t *out, size_t
     /* the message is complete */
     d->msg_out = 0;
     d->tail_fed = 0;
+    d->msg_fed = false;
     if (d->stream_end || d->peer_reset) {
         if (inflateReset(z) != Z_OK)
             return fail(d, DX_EINVAL);

@@ -23,6 +23,7 @@
  * are never lost to a reset.
  */
 #include "runtime/conn_internal.h"
+#include "runtime/prepared.h"
 #include "duplex/utf8.h"
 #include "runtime/loop_internal.h"
 #include "tls/tls.h"
@@ -1256,6 +1257,31 @@ int dx_conn_send_ex(dx_conn *c, dx_opcode opcode, dx_span data, unsigned flags) 
     rc = send_compressed(c, p, opcode, data);
     if (rc < 0) {
         /* the compressor's context may hold this message now: the stream is broken */
+        fail_with(c, DX_CLOSE_INTERNAL_ERROR, rc, "compression failed");
+        return rc;
+    }
+    return sent(c, rc);
+}
+
+int dx_conn_send_prepared(dx_conn *c, dx_prepared *m) {
+    if (!m)
+        return DX_EINVAL;
+    dx_opcode opcode = dx__prepared_opcode(m);
+    dx_span plain = dx__prepared_payload(m);
+    if (!c || !c->pmd_on || dx__prepared_no_compress(m) || plain.len < c->pmd->threshold)
+        return dx_conn_send_fragment(c, opcode, plain, true);
+    dx_proto *p;
+    int rc = sendable(c, &p);
+    if (rc < 0)
+        return rc;
+    dx_span z;
+    rc = dx__prepared_compressed(m, dx_deflate_window_bits(c->pmd->codec), &z);
+    if (rc < 0)
+        return rc;
+    if (!z.ptr) /* compressing does not pay for this message */
+        return dx_conn_send_fragment(c, opcode, plain, true);
+    rc = dx_proto_send_rsv(p, opcode, z, true, DX_RSV1);
+    if (rc == 0 && (rc = dx_deflate_reset_compressor(c->pmd->codec)) < 0) {
         fail_with(c, DX_CLOSE_INTERNAL_ERROR, rc, "compression failed");
         return rc;
     }

@@ -569,6 +569,25 @@ size_t dx_server_connections(const dx_server *s) {
     return s->num_conns;
 }
 
+long dx_server_broadcast(dx_server *s, dx_prepared *m) {
+    if (!s || !m)
+        return DX_EINVAL;
+    long count = 0;
+    int failure = 0;
+    dx_conn *next;
+    for (dx_conn *c = s->conns; c; c = next) {
+        next = c->next; /* a send that closes c (DX_BP_CLOSE) may unlink it */
+        if (c->phase != PHASE_OPEN)
+            continue;
+        int rc = dx_conn_send_prepared(c, m);
+        if (rc == 0)
+            count++;
+        else if (rc == DX_ENOMEM)
+            failure = rc;
+    }
+    return failure ? failure : count;
+}
+
 static void stop_listening(dx_server *s) {
     dx_io_stop(s->loop, &s->io);
     dx_timer_stop(s->loop, &s->accept_retry);
