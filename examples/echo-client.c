@@ -5,23 +5,45 @@
  *   echo-client URL [--protocol P]... [--header "Name: value"]... [--origin O]
  *                   [--proxy URL] [--send TEXT]... [--close-after N]
  *                   [--max-message BYTES] [--quiet] [--no-deflate]
+ *                   [--deflate-server-window N] [--deflate-client-window N]
+ *                   [--deflate-server-no-context-takeover]
+ *                   [--deflate-client-no-context-takeover]
+ *                   [--deflate-mem-level N] [--deflate-level N] [--deflate-min BYTES]
  *                   [--ca FILE] [--insecure] [--cert FILE --key FILE]
  *
  * --send sends TEXT once the connection opens (before echoing); --close-after closes
  * with 1000 after echoing N messages. Events go to stderr: "open protocol=P",
  * "error: ...", "close code=N clean=0|1 remote=0|1 reason=R".
  *
- * permessage-deflate (RFC 7692) is offered with duplex's default settings;
+ * permessage-deflate (RFC 7692) is offered with duplex's default settings unless the
+ * --deflate-* flags (see include/duplex/deflate.h, client side) say otherwise;
  * --no-deflate does not offer it. "open" also shows the extensions agreed.
+ *   --deflate-server-window N   offer server_max_window_bits=N (8..15): the server must
+ *                               compress within 2^N bytes (15: no restriction, not sent)
+ *   --deflate-client-window N   our compressor's window, 8..15 (default 11), offered as
+ *                               client_max_window_bits=N (the server may lower it)
+ *   --deflate-server-no-context-takeover  ask the server to reset after each message
+ *   --deflate-client-no-context-takeover  reset our compressor after each message (and
+ *                               say so in the offer)
+ *   --deflate-mem-level N       zlib memLevel of our compressor, 1..9 (default 4)
+ *   --deflate-level N           zlib compression level, 1..9 (default 6)
+ *   --deflate-min BYTES         send messages shorter than this uncompressed, >= 1
+ *                               (default 64)
+ * An answer that does not honour the offer (a larger server window, a missing
+ * server_no_context_takeover, ...) fails the handshake: "error: malformed or
+ * unacceptable permessage-deflate response (offered: OFFER)", exit 2, nothing sent.
  * wss:// URLs verify the server against the system's CAs, or --ca FILE (PEM), and
  * check its name; --insecure skips every check (tests only); --cert and --key
  * present a client certificate (mTLS).
  *
  * Exit status: 0 after a clean close (the closing handshake completed), 1 after an
  * unclean one (a protocol error, an abnormal close), 2 when the connection never
- * opened (resolution, connect, proxy or handshake failure), 64 for bad usage.
+ * opened (resolution, connect, proxy or handshake failure) or when a --deflate-* value
+ * is out of range (or given with --no-deflate), 64 for other bad usage.
  */
 #include <duplex/duplex.h>
+
+#include "deflate_flags.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -42,6 +64,7 @@ static unsigned long echoed;
 static bool quiet;
 static bool opened;
 static int status = 2;
+static char deflate_offer[160]; /* what we offer, for the error message */
 
 static void on_open(dx_conn *c, void *user) {
     (void)user;
@@ -75,6 +98,8 @@ static void on_error(dx_conn *c, int err, void *user) {
     (void)user;
     if (err == DX_EHS_STATUS || err == DX_EPROXY)
         fprintf(stderr, "error: %s (HTTP %d)\n", dx_strerror(err), dx_conn_http_status(c));
+    else if (err == DX_EDEFLATE_BAD_ANSWER)
+        fprintf(stderr, "error: %s (offered: %s)\n", dx_strerror(err), deflate_offer);
     else
         fprintf(stderr, "error: %s\n", dx_strerror(err));
 }
@@ -92,7 +117,12 @@ static void usage(void) {
     fprintf(stderr, "usage: echo-client URL [--protocol P]... [--header \"Name: value\"]...\n"
                     "                   [--origin O] [--proxy URL] [--send TEXT]...\n"
                     "                   [--close-after N] [--max-message BYTES] [--quiet]\n"
-                    "                   [--no-deflate] [--ca FILE] [--insecure]\n"
+                    "                   [--no-deflate] [--deflate-server-window N]\n"
+                    "                   [--deflate-client-window N]\n"
+                    "                   [--deflate-server-no-context-takeover]\n"
+                    "                   [--deflate-client-no-context-takeover]\n"
+                    "                   [--deflate-mem-level N] [--deflate-level N]\n"
+                    "                   [--deflate-min BYTES] [--ca FILE] [--insecure]\n"
                     "                   [--cert FILE --key FILE]\n");
     exit(64);
 }
@@ -120,7 +150,8 @@ static void add_header(const char *s) {
 
 int main(int argc, char **argv) {
     const char *url = NULL;
-    static const dx_deflate_config deflate = {0}; /* duplex's defaults */
+    static dx_deflate_config deflate; /* duplex's defaults, unless --deflate-* flags */
+    bool no_deflate = false, deflate_flags = false;
     dx_tls_client_config tls = {0};
     dx_client_options opts = {.deflate = &deflate,
                               .conn = {.max_message = (size_t)16 << 20,
@@ -133,7 +164,15 @@ int main(int argc, char **argv) {
             continue;
         }
         if (strcmp(a, "--no-deflate") == 0) {
-            opts.deflate = NULL;
+            no_deflate = true;
+            continue;
+        }
+        int d = deflate_flag("echo-client", a, v, &deflate, &opts.conn.compress_min);
+        if (d < 0)
+            usage();
+        if (d) {
+            deflate_flags = true;
+            i += d - 1;
             continue;
         }
         if (strcmp(a, "--insecure") == 0) {
@@ -174,6 +213,16 @@ int main(int argc, char **argv) {
     }
     if (!url)
         usage();
+    if (no_deflate && deflate_flags) {
+        fprintf(stderr, "echo-client: --no-deflate contradicts the --deflate-* flags\n");
+        return 2;
+    }
+    if (no_deflate) {
+        opts.deflate = NULL;
+    } else {
+        size_t len;
+        dx_deflate_write_offer(&deflate, deflate_offer, sizeof deflate_offer, &len);
+    }
     signal(SIGPIPE, SIG_IGN);
     opts.tls = &tls;
     opts.protocols = protocols;

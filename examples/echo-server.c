@@ -4,6 +4,9 @@
  *   echo-server [--port N] [--host H] [--unix PATH] [--threads N]
  *               [--protocol P]... [--origin O]... [--require-auth TOKEN]
  *               [--max-message BYTES] [--commands] [--ping-interval MS] [--no-deflate]
+ *               [--deflate-server-window N] [--deflate-client-window N]
+ *               [--deflate-server-no-context-takeover] [--deflate-client-no-context-takeover]
+ *               [--deflate-mem-level N] [--deflate-level N] [--deflate-min BYTES]
  *               [--cert FILE --key FILE]... [--client-ca FILE]
  *
  * --port 0 picks a free port; the line "listening on HOST:PORT" (or "listening on
@@ -13,9 +16,26 @@
  * chosen). --origin allows only these Origins (403 otherwise; a request without
  * Origin, from a non-browser client, is allowed). --require-auth refuses requests
  * without "Authorization: Bearer TOKEN" with 401. --commands makes text messages
- * "!close CODE [REASON]" and "!ping [PAYLOAD]" act instead of echoing (for tests).
+ * "!close CODE [REASON]", "!ping [PAYLOAD]" and "!broadcast TEXT" (TEXT to every open
+ * connection of the thread's server, compressed once: dx_server_broadcast) act instead
+ * of echoing (for tests).
  * permessage-deflate (RFC 7692) is accepted when a client offers it, with duplex's
- * default settings; --no-deflate refuses it. --cert and --key (PEM) serve wss://
+ * default settings unless the --deflate-* flags (see include/duplex/deflate.h, server side)
+ * say otherwise; --no-deflate refuses it:
+ *   --deflate-server-window N   our compressor's window, 8..15 bits (default 11), lowered
+ *                               to the client's server_max_window_bits; the answer states
+ *                               it when below 15 or when the client offered one
+ *   --deflate-client-window N   the largest window the client may compress with, 8..15
+ *                               (default 15); stated only when the client offered
+ *                               client_max_window_bits (RFC 7692 §7.1.2.2)
+ *   --deflate-server-no-context-takeover  reset our compressor after each message
+ *   --deflate-client-no-context-takeover  ask the client to reset after each message
+ *   --deflate-mem-level N       zlib memLevel of our compressor, 1..9 (default 4)
+ *   --deflate-level N           zlib compression level, 1..9 (default 6)
+ *   --deflate-min BYTES         send messages shorter than this uncompressed, >= 1
+ *                               (default 64)
+ * A value out of range (or --no-deflate with a --deflate-* flag) prints what is wrong
+ * on stderr and exits 2; other bad usage exits 64. --cert and --key (PEM) serve wss://
  * (TLS 1.2/1.3) instead of ws://; given several times, the certificate is chosen by
  * the name the client asks for (SNI), the first being the default. --client-ca
  * requires a client certificate signed by one of those CAs (mTLS).
@@ -28,6 +48,8 @@
  * bounded memory here.
  */
 #include <duplex/duplex.h>
+
+#include "deflate_flags.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -54,6 +76,9 @@ typedef struct config {
     size_t max_message;
     bool commands;
     bool no_deflate;
+    bool deflate_flags;        /* a --deflate-* flag was given */
+    dx_deflate_config deflate; /* from the --deflate-* flags; zero: the defaults */
+    size_t compress_min;       /* --deflate-min; 0: the default */
     uint32_t ping_interval_ms;
     const char *cert_files[MAX_LIST];
     const char *key_files[MAX_LIST];
@@ -76,7 +101,26 @@ typedef struct worker {
 
 /* ---- the echo ---------------------------------------------------------------------------- */
 
+/* "!broadcast TEXT": TEXT to every open connection of this thread's server, as one
+ * prepared message (compressed once per window, not once per connection). */
+static bool broadcast_command(dx_conn *c, dx_span text) {
+    static const char cmd[] = "!broadcast ";
+    size_t n = sizeof cmd - 1;
+    if (text.len < n || memcmp(text.ptr, cmd, n) != 0)
+        return false;
+    dx_prepared *m;
+    int rc = dx_prepared_create(&m, DX_OP_TEXT, (dx_span){text.ptr + n, text.len - n}, NULL);
+    long sent = rc < 0 ? rc : dx_server_broadcast(dx_conn_server(c), m);
+    if (sent < 0)
+        fprintf(stderr, "echo-server: !broadcast: %s\n", dx_strerror((int)sent));
+    if (rc == 0)
+        dx_prepared_release(m);
+    return true;
+}
+
 static void run_command(dx_conn *c, dx_span text) {
+    if (broadcast_command(c, text))
+        return;
     char buf[160];
     size_t n = text.len < sizeof buf - 1 ? text.len : sizeof buf - 1;
     memcpy(buf, text.ptr, n);
@@ -186,7 +230,6 @@ static void on_signal(dx_io *io, unsigned events, void *user) {
 }
 
 static int start_worker(worker *w) {
-    static const dx_deflate_config deflate = {0}; /* duplex's defaults */
     dx_tls_cert certs[MAX_LIST];
     for (size_t i = 0; i < cfg.num_certs; i++)
         certs[i] = (dx_tls_cert){.cert_file = cfg.cert_files[i], .key_file = cfg.key_files[i]};
@@ -196,7 +239,7 @@ static int start_worker(worker *w) {
                                                                    : DX_TLS_CLIENT_AUTH_NONE,
                                       .client_ca_file = cfg.client_ca};
     dx_server_options o = {
-        .deflate = cfg.no_deflate ? NULL : &deflate,
+        .deflate = cfg.no_deflate ? NULL : &cfg.deflate,
         .tls = cfg.num_certs ? &tls : NULL,
         .host = cfg.host,
         .port = (uint16_t)cfg.port,
@@ -205,7 +248,8 @@ static int start_worker(worker *w) {
         .conn = {.max_message = cfg.max_message,
                  .max_send_queue = cfg.max_message * 2 + ((size_t)4 << 20),
                  .low_water = (size_t)256 << 10,
-                 .ping_interval_ms = cfg.ping_interval_ms},
+                 .ping_interval_ms = cfg.ping_interval_ms,
+                 .compress_min = cfg.compress_min},
         .callbacks = {.on_message = on_message, .on_drain = on_drain},
         .on_upgrade = on_upgrade,
     };
@@ -225,7 +269,12 @@ static void usage(void) {
     fprintf(stderr, "usage: echo-server [--port N] [--host H] [--unix PATH] [--threads N]\n"
                     "                   [--protocol P]... [--origin O]... [--require-auth TOKEN]\n"
                     "                   [--max-message BYTES] [--commands] [--ping-interval MS]\n"
-                    "                   [--no-deflate] [--cert FILE --key FILE]...\n"
+                    "                   [--no-deflate] [--deflate-server-window N]\n"
+                    "                   [--deflate-client-window N]\n"
+                    "                   [--deflate-server-no-context-takeover]\n"
+                    "                   [--deflate-client-no-context-takeover]\n"
+                    "                   [--deflate-mem-level N] [--deflate-level N]\n"
+                    "                   [--deflate-min BYTES] [--cert FILE --key FILE]...\n"
                     "                   [--client-ca FILE]\n");
     exit(64);
 }
@@ -244,7 +293,13 @@ static void parse_args(int argc, char **argv) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         bool takes = true;
-        if (strcmp(a, "--commands") == 0) {
+        int d = deflate_flag("echo-server", a, v, &cfg.deflate, &cfg.compress_min);
+        if (d < 0)
+            usage();
+        if (d) {
+            cfg.deflate_flags = true;
+            takes = d == 2;
+        } else if (strcmp(a, "--commands") == 0) {
             cfg.commands = true;
             takes = false;
         } else if (strcmp(a, "--no-deflate") == 0) {
@@ -281,6 +336,10 @@ static void parse_args(int argc, char **argv) {
         }
         if (takes)
             i++;
+    }
+    if (cfg.no_deflate && cfg.deflate_flags) {
+        fprintf(stderr, "echo-server: --no-deflate contradicts the --deflate-* flags\n");
+        exit(2);
     }
     if (cfg.threads == 0 || (cfg.unix_path && cfg.threads > 1) || cfg.num_certs != cfg.num_keys ||
         (cfg.client_ca && !cfg.num_certs))

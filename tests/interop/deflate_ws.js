@@ -14,7 +14,17 @@
  *    9, 11): echo-client prints "open ... extensions=E" with E the answer ws sent, echoes
  *    everything (compressed from 64 B), and exits 0 after ws closes.
  *
- * DX_PMD_NODEFLATE=1 runs both duplex programs with --no-deflate (the checks must fail).
+ * 3. echo-client with --deflate-* flags (duplex's own settings; tests/interop/deflate_params.py
+ *    covers them byte for byte against Python's websockets) against ws servers: the answer
+ *    ws sent is exactly the expected string and echo-client prints it; texts of 0 B to
+ *    200 KiB (one of 70 KB twice in a row) come back equal; ws inflated exactly the
+ *    messages of --deflate-min bytes or more (RSV1), in under a quarter of their size.
+ * 4. echo-server with --deflate-* flags against ws clients: the answer is exactly what the
+ *    flags and RFC 7692 §7.1 give (client_max_window_bits only when the client offered it),
+ *    the texts echo, compressed from --deflate-min bytes.
+ *
+ * DX_PMD_NODEFLATE=1 runs both duplex programs with --no-deflate (the checks must fail;
+ * sections 3 and 4 then stop at the usage error).
  * Last line: "deflate_ws: N passed, M failed".
  */
 'use strict';
@@ -65,6 +75,17 @@ try {
   check('ws_module_installed', false, e.message.split('\n')[0]);
   finish();
 }
+
+/* Sections 3 and 4: what ws inflates, per PerMessageDeflate instance (one per connection). */
+/* (by file: the package exports no subpaths; ws's own require resolves to the same module) */
+const PerMessageDeflate = require(
+  path.join(path.dirname(require.resolve('ws')), 'lib', 'permessage-deflate.js'));
+const wsDecompress = PerMessageDeflate.prototype.decompress;
+PerMessageDeflate.prototype.decompress = function (data, fin, callback) {
+  this.dxMessages = (this.dxMessages || 0) + (fin ? 1 : 0);
+  this.dxBytes = (this.dxBytes || 0) + data.length;
+  return wsDecompress.call(this, data, fin, callback);
+};
 
 setTimeout(() => {
   check('whole run within 240 s', false, 'timed out');
@@ -134,9 +155,9 @@ function pmdOptions(snct, cnct, smwb, cmwb) {
   return o;
 }
 
-function startServer() {
+function startServer(flags = []) {
   return new Promise((resolve, reject) => {
-    const p = spawn(SERVER_BIN, ['--host', '127.0.0.1', '--port', '0', ...NODEFLATE], {
+    const p = spawn(SERVER_BIN, ['--host', '127.0.0.1', '--port', '0', ...NODEFLATE, ...flags], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     procs.push(p);
@@ -236,6 +257,166 @@ async function serverCombo(snct, cnct, smwb, cmwb) {
   await new Promise((resolve) => wss.close(resolve));
 }
 
+/* ---- 3. and 4.: duplex's --deflate-* flags ----------------------------------------- */
+
+/* Texts of exactly these byte lengths (cut at a character boundary), built once. */
+const PARAMS_MESSAGES = [0, 10, 100, 300, 1500, 5000, 70000, 70000, 200000].map((n) => {
+  const unit = Buffer.from('permessage-deflate r\u00e9glages \u4e16\u754c ');
+  let b = Buffer.concat(Array(Math.ceil(n / unit.length) + 1).fill(unit)).subarray(0, n);
+  while (b.length && (b[b.length - 1] & 0xc0) === 0x80) b = b.subarray(0, b.length - 1);
+  if (b.length && b[b.length - 1] >= 0xc0) b = b.subarray(0, b.length - 1);
+  return b.toString('utf8');
+});
+
+/* The flags' --deflate-min (64 by default). */
+function minOf(flags) {
+  const i = flags.indexOf('--deflate-min');
+  return i >= 0 ? Number(flags[i + 1]) : 64;
+}
+
+/* Echo @msgs (texts) over @ws; then the compression ws saw; resolves with a summary. */
+async function paramsEcho(ws, msgs, min) {
+  const pmd = ws._extensions[PerMessageDeflate.extensionName];
+  const r = await echoAll(ws, msgs.map((m) => ({ data: m, binary: false })));
+  const big = msgs.filter((m) => Buffer.byteLength(m) >= min);
+  const raw = big.reduce((n, m) => n + Buffer.byteLength(m), 0);
+  const got = pmd ? pmd.dxMessages || 0 : 0;
+  const bytes = pmd ? pmd.dxBytes || 0 : 0;
+  return {
+    ok: r.ok && got === big.length && (big.length === 0 || bytes * 4 < raw),
+    why: `echoes ${r.ok ? 'equal' : 'differ ' + (r.why || '')}, ${got}/${big.length} compressed ` +
+      `in ${bytes} B for ${raw} B`,
+    want: big.length,
+  };
+}
+
+async function paramsClientCase(flags, wsOptions, want) {
+  const name = `flags client ${flags.join(' ')} vs ws ${JSON.stringify(wsOptions)}`;
+  const wss = new WebSocketServer({
+    host: '127.0.0.1',
+    port: 0,
+    perMessageDeflate: wsOptions,
+    maxPayload: 4 * MiB,
+  });
+  await new Promise((resolve) => wss.on('listening', resolve));
+  let answer = null;
+  wss.on('headers', (headers) => {
+    for (const h of headers) {
+      const m = /^Sec-WebSocket-Extensions: (.*)$/i.exec(h);
+      if (m) answer = m[1];
+    }
+  });
+  const msgs = PARAMS_MESSAGES;
+  const result = new Promise((resolve) => {
+    wss.on('connection', async (ws) => {
+      const r = await paramsEcho(ws, msgs, minOf(flags));
+      ws.close(1000);
+      resolve(r);
+    });
+  });
+  const proc = spawn(CLIENT_BIN, [`ws://127.0.0.1:${wss.address().port}/`, ...NODEFLATE,
+    ...flags], { stdio: ['ignore', 'ignore', 'pipe'] });
+  procs.push(proc);
+  let err = '';
+  proc.stderr.on('data', (d) => {
+    err += d;
+  });
+  const rc = await new Promise((resolve) => {
+    const t = setTimeout(() => {
+      proc.kill('SIGKILL');
+      resolve('timeout');
+    }, 30000);
+    proc.on('exit', (code) => {
+      clearTimeout(t);
+      resolve(code);
+    });
+  });
+  const r = await Promise.race([result, new Promise((res) => setTimeout(() => res(null), 1000))]);
+  const m = /open protocol=\S* extensions=(.*)/.exec(err);
+  check(`${name}: answer '${want}', echo-client shows it`,
+    answer === want && m !== null && m[1] === want,
+    `ws sent '${answer}', client printed '${m ? m[0] : err.slice(-200)}'`);
+  check(`${name}: echoes equal, compressed from ${minOf(flags)} B`,
+    r !== null && r.ok, r ? r.why : 'no result');
+  check(`${name}: echo-client exit 0`, rc === 0, `exit ${rc}: ${err.slice(-200)}`);
+  await new Promise((resolve) => wss.close(resolve));
+}
+
+async function paramsServerCase(flags, cases) {
+  const server = await startServer(flags);
+  for (const [wsOptions, want] of cases) {
+    const name = `flags server ${flags.join(' ')}, ws client ${JSON.stringify(wsOptions)}`;
+    const ws = new WebSocket(`ws://127.0.0.1:${server.port}/`, {
+      perMessageDeflate: wsOptions,
+      maxPayload: 4 * MiB,
+    });
+    let answer;
+    ws.on('upgrade', (res) => {
+      answer = res.headers['sec-websocket-extensions'];
+    });
+    const opened = await new Promise((resolve) => {
+      ws.on('open', () => resolve(true));
+      ws.on('error', (e) => resolve(e));
+    });
+    if (opened !== true) {
+      check(`${name}: open`, false, String(opened));
+      continue;
+    }
+    check(`${name}: answer '${want}'`, answer === want, `got '${answer}'`);
+    const r = await paramsEcho(ws, PARAMS_MESSAGES, minOf(flags));
+    check(`${name}: echoes equal, compressed from ${minOf(flags)} B`, r.ok, r.why);
+    await new Promise((resolve) => {
+      ws.on('close', resolve);
+      ws.close(1000);
+    });
+  }
+  server.proc.removeAllListeners('exit');
+  const rc = await new Promise((resolve) => {
+    server.proc.on('exit', (code) => resolve(code));
+    server.proc.kill('SIGTERM');
+  });
+  check(`flags server ${flags.join(' ')}: exits 0 on SIGTERM`, rc === 0, `status ${rc}`);
+}
+
+async function paramsSections() {
+  const P = 'permessage-deflate';
+  await paramsClientCase(['--deflate-server-window', '10'], { threshold: 0 },
+    `${P}; server_max_window_bits=10; client_max_window_bits=11`);
+  await paramsClientCase(['--deflate-server-no-context-takeover', '--deflate-client-window', '9'],
+    { threshold: 0 }, `${P}; server_no_context_takeover; client_max_window_bits=9`);
+  await paramsClientCase(['--deflate-client-no-context-takeover', '--deflate-min', '1000'],
+    { threshold: 0, serverMaxWindowBits: 10 },
+    `${P}; client_no_context_takeover; client_max_window_bits=11; server_max_window_bits=10`);
+  await paramsClientCase(['--deflate-level', '1', '--deflate-mem-level', '9'],
+    { threshold: 0, clientMaxWindowBits: 10 }, `${P}; client_max_window_bits=10`);
+  await paramsClientCase(['--deflate-server-window', '12', '--deflate-client-window', '12',
+    '--deflate-server-no-context-takeover', '--deflate-client-no-context-takeover',
+    '--deflate-mem-level', '5', '--deflate-level', '9', '--deflate-min', '200'],
+  { threshold: 0, serverMaxWindowBits: 11, clientMaxWindowBits: 10 },
+  `${P}; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=11; ` +
+    'client_max_window_bits=10');
+
+  await paramsServerCase(['--deflate-server-window', '10', '--deflate-client-window', '9'], [
+    [{ threshold: 0 }, `${P}; server_max_window_bits=10; client_max_window_bits=9`],
+    [{ threshold: 0, clientMaxWindowBits: false }, `${P}; server_max_window_bits=10`],
+    [{ threshold: 0, clientMaxWindowBits: 8, serverMaxWindowBits: 12 },
+      `${P}; server_max_window_bits=10; client_max_window_bits=8`],
+  ]);
+  await paramsServerCase(['--deflate-server-no-context-takeover',
+    '--deflate-client-no-context-takeover', '--deflate-min', '1000'], [
+    [{ threshold: 0 },
+      `${P}; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=11`],
+    [{ threshold: 0, serverMaxWindowBits: 9, clientMaxWindowBits: false },
+      `${P}; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=9`],
+  ]);
+  await paramsServerCase(['--deflate-server-window', '15', '--deflate-level', '9',
+    '--deflate-mem-level', '9', '--deflate-min', '1'], [
+    [{ threshold: 0, clientMaxWindowBits: false }, `${P}`],
+    [{ threshold: 0, serverMaxWindowBits: 13, clientMaxWindowBits: 12 },
+      `${P}; server_max_window_bits=13; client_max_window_bits=12`],
+  ]);
+}
+
 (async () => {
   let server;
   try {
@@ -268,5 +449,10 @@ async function serverCombo(snct, cnct, smwb, cmwb) {
     server.proc.kill('SIGTERM');
   });
   check('echo-server exits 0 on SIGTERM', rc === 0, `status ${rc}`);
+  try {
+    await paramsSections();
+  } catch (e) {
+    check('flags sections', false, e.message);
+  }
   finish();
 })();
