@@ -13,44 +13,7 @@
 #include <openssl/ssl.h>
 #include <unistd.h>
 
-static char certdir[256];
-
-/* Make the certificates once (bounded by timeout(1)). */
-static bool certs_ready(void) {
-    static int state; /* 0 not tried, 1 ok, -1 failed */
-    if (state)
-        return state > 0;
-    state = -1;
-    snprintf(certdir, sizeof certdir, "/tmp/dx-tls-test-XXXXXX");
-    if (!mkdtemp(certdir))
-        return false;
-    const char *src = getenv("DX_SRCDIR");
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "timeout 60 sh %s/tests/certs/make-certs.sh %s >/dev/null",
-             src ? src : ".", certdir);
-    if (system(cmd) != 0)
-        return false;
-    state = 1;
-    return true;
-}
-
-__attribute__((destructor)) static void remove_certs(void) {
-    if (certdir[0] && strncmp(certdir, "/tmp/dx-tls-test-", 17) == 0) {
-        char cmd[512];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", certdir);
-        if (system(cmd) != 0)
-            fprintf(stderr, "could not remove %s\n", certdir);
-    }
-}
-
-/* Path of a file in the cert directory; four rotating buffers. */
-static const char *cp(const char *name) {
-    static char bufs[4][512];
-    static int i;
-    char *b = bufs[i++ & 3];
-    snprintf(b, 512, "%s/%s", certdir, name);
-    return b;
-}
+#include "test_certs.h"
 
 static dx_tls_ctx *server_ctx_for(const char *base, dx_tls_client_auth auth) {
     char cert[64], key[64];
