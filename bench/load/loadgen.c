@@ -4,19 +4,38 @@
  *   loadgen --url ws://127.0.0.1:PORT/ [--conns N] [--inflight K] [--size BYTES]
  *           [--duration SECS] [--warmup SECS] [--binary] [--raw] [--server-pid PID]
  *           [--mode echo|idle|handshake] [--batch N] [--sources M]
+ *           [--tls] [--deflate] [--deflate-window BITS] [--payload cycle|random|text|json]
  *
  * One thread, one epoll loop (edge-triggered), non-blocking sockets. The client
  * side of the protocol is duplex's own: the handshake helpers (handshake.h) and a
- * dx_proto with side=DX_SIDE_CLIENT.
+ * dx_proto with side=DX_SIDE_CLIENT; permessage-deflate is duplex's codec
+ * (deflate.h). TLS is OpenSSL used directly on the non-blocking socket (a bench
+ * tool, not library code); the server's certificate is not verified.
  *
  * echo       N connections, K messages of SIZE bytes in flight on each. Every echo
- *            is checked byte for byte: each message starts with its connection
- *            and sequence number in hex, then a filler shifted by the sequence
- *            number, so a lost, repeated, reordered or altered message is seen.
- * idle       N connections opened, then the server's RSS before and after.
- * handshake  N workers, each repeatedly: connect, handshake, close frame, wait for
- *            the server to close TCP.
+ *            is checked byte for byte (after inflation with --deflate): each
+ *            message starts with its connection and sequence number in hex, then a
+ *            filler that depends on both, so a lost, repeated, reordered or altered
+ *            message is seen.
+ * idle       N connections opened, then the server's RSS before and after. With
+ *            --deflate, each connection first exchanges one SIZE-byte message each
+ *            way, so both halves of the server's codec exist (they are created
+ *            lazily); an echo that comes back uncompressed is an error.
+ * handshake  N workers, each repeatedly: connect, (TLS handshake,) WebSocket
+ *            handshake, close frame, wait for the server to close TCP.
  * --raw      no WebSocket at all: SIZE-byte chunks over plain TCP (for tcp-echo).
+ * --tls      wss: TLS (1.2 or 1.3, OpenSSL's defaults) under the WebSocket; also
+ *            implied by a wss:// URL. Every handshake is a full one (no resumption).
+ * --deflate  offer permessage-deflate (like a browser: client_max_window_bits,
+ *            compressing with a 2^BITS window, --deflate-window, 15 by default,
+ *            zlib memLevel 8, level 6) and require it; every message we send is
+ *            compressed (RSV1); echoes are inflated whether compressed or not.
+ * --payload  the filler: cycle (default: the alphabet, or bytes 0..250 with
+ *            --binary, repeated: compresses to almost nothing), random (base64
+ *            characters, or random bytes with --binary), text (English-like words),
+ *            json (JSON records with repeated keys and varying values, like app
+ *            traffic). random, text and json are cut from a 1 MiB pool at an
+ *            offset that depends on the connection and the sequence number.
  *
  * Prints one result line. Server CPU time comes from /proc/PID/stat (utime + stime
  * of every thread) at the start and the end of the measured window. Any error
@@ -29,8 +48,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -54,8 +76,13 @@
 #define MAX_EVENTS 512
 #define PORTS_PER_SOURCE 25000 /* local ports one source address gives (of ~28k) */
 #define IOV_MAX_USED 64
+#define POOL_SIZE (1u << 20)      /* random/text/json: messages are cut from this much */
+#define INFLATE_CHUNK (64u << 10) /* inflated echoes are checked this much at a time */
 
 typedef enum mode { MODE_ECHO, MODE_IDLE, MODE_HANDSHAKE } mode;
+typedef enum payload { PAY_CYCLE, PAY_RANDOM, PAY_TEXT, PAY_JSON } payload;
+
+static const char *const payload_names[] = {"cycle", "random", "text", "json"};
 
 /* The command line. */
 static struct options {
@@ -76,6 +103,11 @@ static struct options {
     size_t batch;            /* connections being set up at once */
     unsigned sources;        /* local addresses 127.0.0.1.. to spread ports over */
     size_t max_message;      /* proto limits: the larger of size and the default */
+    bool tls;                /* wss: TLS under the WebSocket */
+    bool deflate;            /* offer (and require) permessage-deflate */
+    payload payload;         /* what fills the messages */
+    dx_deflate_config dcfg;  /* our offer and codec settings (--deflate) */
+    char offer[128];         /* the Sec-WebSocket-Extensions offer (--deflate) */
 } opt = {
     .conns = 100,
     .inflight = 1,
@@ -84,17 +116,19 @@ static struct options {
     .warmup_ns = 1 * NS_PER_S,
     .mode = MODE_ECHO,
     .batch = 100,
+    .dcfg = {.client_max_window_bits = 15, .mem_level = 8},
 };
 
 typedef enum conn_state {
     CS_IDLE = 0,   /* no socket */
     CS_CONNECTING, /* TCP connect in progress */
+    CS_TLS,        /* TLS handshake in progress (--tls) */
     CS_HANDSHAKE,  /* request being written, response being read */
     CS_OPEN,       /* messages flow (echo), or parked (idle) */
     CS_CLOSING,    /* handshake mode: close sent, waiting for the server's TCP close */
 } conn_state;
 
-static const char *const state_names[] = {"idle", "connect", "handshake", "open", "close"};
+static const char *const state_names[] = {"idle", "connect", "tls", "handshake", "open", "close"};
 
 /* What a connection needs during the opening handshake only. */
 typedef struct handshake_buf {
@@ -115,6 +149,10 @@ typedef struct conn {
     bool got_close;    /* handshake mode: the server's close frame arrived */
     handshake_buf *hb; /* during the opening handshake only */
     dx_proto *proto;   /* the WebSocket client endpoint (not in raw mode) */
+    SSL *ssl;          /* --tls: the TLS connection over fd */
+    dx_deflate *dfl;   /* --deflate: our compressor and inflater */
+    bool rx_z;         /* --deflate: the message being received is compressed */
+    size_t rx_wire;    /* --deflate: frame payload bytes of that message so far */
     uint64_t tx_seq;   /* messages queued so far */
     uint64_t wr_seq;   /* raw mode: messages completely written */
     size_t wr_off;     /* raw mode: bytes of message wr_seq written */
@@ -145,6 +183,9 @@ static struct run {
     size_t open;                   /* connections that completed their setup */
     size_t connecting;             /* connections in CS_CONNECTING or CS_HANDSHAKE */
     size_t next;                   /* next slot to open for the first time */
+    uint64_t tx_plain, tx_wire;    /* --deflate, in the window: payload bytes sent, and */
+    uint64_t rx_plain, rx_wire;    /* ... their frame payload bytes on the wire; echoes */
+    uint64_t rx_compressed;        /* --deflate: echoes that came compressed (all phases) */
 } run;
 
 static conn *conns;
@@ -153,7 +194,11 @@ static uint64_t now;      /* monotonic ns, refreshed after every wait and read *
 static uint8_t *rbuf;     /* READ_BUF_SIZE: every read lands here */
 static uint8_t *txbuf;    /* opt.size: one message being built */
 static uint8_t *fill;     /* opt.size + period: the filler pattern */
-static unsigned period;   /* filler period: 26 (text) or 251 (binary) */
+static size_t period;     /* filler offsets: 26 (text) or 251 (binary), else POOL_SIZE */
+static uint8_t *zbuf;     /* --deflate: one compressed message being built */
+static size_t zcap;       /* its size (grown when a message does not fit) */
+static uint8_t *ibuf;     /* --deflate: INFLATE_CHUNK bytes of inflated echo */
+static SSL_CTX *ssl_ctx;  /* --tls */
 static uint64_t *sent_ns; /* opt.conns * opt.inflight send times */
 
 /* ---- small helpers ---------------------------------------------------------- */
@@ -183,7 +228,8 @@ __attribute__((format(printf, 1, 2), noreturn)) static void usage_error(const ch
     fputs("\nusage: loadgen --url ws://127.0.0.1:PORT/ [--mode echo|idle|handshake]\n"
           "         [--conns N] [--inflight K] [--size BYTES[k|m]] [--duration SECS]\n"
           "         [--warmup SECS] [--binary] [--raw] [--server-pid PID] [--batch N]\n"
-          "         [--sources M]\n",
+          "         [--sources M] [--tls] [--deflate] [--deflate-window BITS]\n"
+          "         [--payload cycle|random|text|json]\n",
           stderr);
     exit(2);
 }
@@ -322,9 +368,97 @@ static void make_hdr(uint8_t h[HDR_LEN], uint32_t id, uint64_t seq) {
         h[i] = (uint8_t)hex[v & 15];
 }
 
-/* The filler of message @seq: bytes HDR_LEN.. are fill[shift + i - HDR_LEN]. */
-static const uint8_t *filler(uint64_t seq) {
-    return fill + seq % period;
+static uint64_t splitmix64(uint64_t *state) {
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* The filler of message @seq on connection @id: bytes HDR_LEN.. are
+ * fill[shift + i - HDR_LEN]. The cycle payload shifts by the sequence number
+ * alone, as it always did; the pools are cut at a pseudo-random place, so that
+ * consecutive messages do not repeat each other (a compressor with context
+ * takeover would otherwise find each message in its window). */
+static const uint8_t *filler(uint32_t id, uint64_t seq) {
+    if (opt.payload == PAY_CYCLE)
+        return fill + seq % period;
+    uint64_t st = ((uint64_t)id << 40) ^ seq;
+    return fill + splitmix64(&st) % period;
+}
+
+/* Append @s to @p (at most @end), returning the new end. */
+static uint8_t *put(uint8_t *p, const uint8_t *end, const char *s) {
+    while (*s && p < end)
+        *p++ = (uint8_t)*s++;
+    return p;
+}
+
+static const char *pick(const char *const *list, size_t n, uint64_t *rng) {
+    return list[splitmix64(rng) % n];
+}
+
+/* Fill @buf (@len bytes) with the --payload pattern. Deterministic (fixed seed);
+ * every byte is ASCII except random with --binary, so text messages are UTF-8. */
+static void make_fill(uint8_t *buf, size_t len) {
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    static const char *const words[] = {
+        "the",     "of",     "and",     "to",      "in",      "is",      "that",     "for",
+        "it",      "as",     "was",     "with",    "be",      "by",      "on",       "not",
+        "he",      "this",   "are",     "or",      "his",     "from",    "at",       "which",
+        "but",     "have",   "an",      "had",     "they",    "you",     "were",     "their",
+        "one",     "all",    "we",      "can",     "her",     "has",     "there",    "been",
+        "if",      "more",   "when",    "will",    "would",   "who",     "so",       "no",
+        "server",  "client", "message", "network", "latency", "buffer",  "window",   "frame",
+        "request", "answer", "memory",  "connect", "between", "through", "because",  "while",
+        "people",  "time",   "year",    "world",   "system",  "program", "question", "small",
+        "large",   "number", "another", "example", "without", "several", "always",   "before"};
+    static const char *const types[] = {"trade", "quote", "update", "heartbeat", "order"};
+    static const char *const symbols[] = {"BTC-USD", "ETH-USD",  "SOL-USD",
+                                          "ETH-BTC", "DOGE-USD", "ADA-USD"};
+    static const char *const names[] = {"alice", "bob",   "carol", "dave", "erin",
+                                        "frank", "grace", "heidi", "ivan", "judy"};
+    static const char *const tiers[] = {"free", "basic", "gold", "platinum"};
+    static const char *const sides[] = {"buy", "sell"};
+    uint64_t rng = 42;
+    uint8_t *p = buf, *end = buf + len;
+    char tmp[512];
+    if (opt.payload == PAY_RANDOM) {
+        for (size_t i = 0; i < len; i++) {
+            uint64_t r = splitmix64(&rng);
+            buf[i] = opt.binary ? (uint8_t)r : (uint8_t)b64[r & 63];
+        }
+        return;
+    }
+    uint64_t ts = 1718030400000ull, id = 48213;
+    while (p < end) {
+        if (opt.payload == PAY_TEXT) {
+            size_t n = 6 + splitmix64(&rng) % 12; /* words in a sentence */
+            for (size_t w = 0; w < n && p < end; w++) {
+                const char *word = pick(words, sizeof words / sizeof *words, &rng);
+                if (w == 0 && p < end) { /* capitalised */
+                    *p++ = (uint8_t)(word[0] - 'a' + 'A');
+                    word++;
+                }
+                p = put(p, end, word);
+                p = put(p, end, w + 1 < n ? (splitmix64(&rng) % 9 == 0 ? ", " : " ") : ". ");
+            }
+            continue;
+        }
+        /* json: one record per line */
+        uint64_t r1 = splitmix64(&rng), r2 = splitmix64(&rng);
+        ts += r1 % 2000;
+        id += 1 + r2 % 7;
+        snprintf(tmp, sizeof tmp,
+                 "{\"id\":%" PRIu64 ",\"type\":\"%s\",\"symbol\":\"%s\",\"price\":%u.%02u,"
+                 "\"qty\":0.%04u,\"side\":\"%s\",\"ts\":%" PRIu64 ",\"user\":{\"name\":\"%s\","
+                 "\"tier\":\"%s\",\"verified\":%s},\"tags\":[\"api\",\"%s\"]}\n",
+                 id, pick(types, 5, &rng), pick(symbols, 6, &rng), (unsigned)(1000 + r1 % 2000),
+                 (unsigned)(r2 % 100), (unsigned)(r1 >> 20) % 10000u, pick(sides, 2, &rng), ts,
+                 pick(names, 10, &rng), pick(tiers, 4, &rng), (r2 >> 33) & 1 ? "true" : "false",
+                 (r2 >> 34) & 1 ? "fast" : "bulk");
+        p = put(p, end, tmp);
+    }
 }
 
 static size_t min_sz(size_t a, size_t b) {
@@ -337,7 +471,7 @@ static void build_message(const conn *c, uint64_t seq) {
     make_hdr(h, c->id, seq);
     memcpy(txbuf, h, min_sz(HDR_LEN, opt.size));
     if (opt.size > HDR_LEN)
-        memcpy(txbuf + HDR_LEN, filler(seq), opt.size - HDR_LEN);
+        memcpy(txbuf + HDR_LEN, filler(c->id, seq), opt.size - HDR_LEN);
 }
 
 static void mismatch(const conn *c, const uint8_t *got, const uint8_t *want, size_t n, size_t off) {
@@ -365,7 +499,7 @@ static void check_piece(const conn *c, const uint8_t *p, size_t n) {
         off += k;
     }
     if (n > 0) {
-        const uint8_t *want = filler(c->rx_seq) + (off - HDR_LEN);
+        const uint8_t *want = filler(c->id, c->rx_seq) + (off - HDR_LEN);
         if (memcmp(p, want, n) != 0)
             mismatch(c, p, want, n, off);
     }
@@ -381,16 +515,97 @@ static void message_done(conn *c) {
     run.total_done++;
     c->rx_seq++;
     c->rx_off = 0;
+    if (opt.mode == MODE_IDLE) { /* --deflate: the one exchange is done, park it */
+        run.open++;
+        dx_deflate_destroy(c->dfl); /* our side's memory: nothing more will flow */
+        c->dfl = NULL;
+    }
+}
+
+/* ---- TLS ---------------------------------------------------------------------------- */
+
+/* The OpenSSL error queue as one string (for fatal messages). */
+static const char *ssl_errors(void) {
+    static char msg[512];
+    size_t len = 0;
+    unsigned long e;
+    msg[0] = '\0';
+    while ((e = ERR_get_error()) != 0 && len + 2 < sizeof msg) {
+        if (len)
+            msg[len++] = ';';
+        ERR_error_string_n(e, msg + len, sizeof msg - len);
+        len += strlen(msg + len);
+    }
+    return len ? msg : "no OpenSSL error queued";
+}
+
+static void tls_init(void) {
+    ssl_ctx = SSL_CTX_new(TLS_client_method());
+    if (!ssl_ctx)
+        fatal("SSL_CTX_new: %s", ssl_errors());
+    SSL_CTX_set_verify(ssl_ctx, SSL_VERIFY_NONE, NULL); /* our own test certificate */
+    /* partial writes: the proto's output is consumed as records go out, and it may
+     * move (grow) between a write that would block and its retry */
+    SSL_CTX_set_mode(ssl_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    /* a TCP close without close_notify ends the stream like one (handshake mode) */
+    SSL_CTX_set_options(ssl_ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+}
+
+/* What an SSL_read/SSL_write/SSL_do_handshake result @r means, as read(2) would
+ * say it: > 0 bytes, 0 for the end of the stream, -1 with errno (EAGAIN when it
+ * would block). A TLS failure is fatal. */
+static ssize_t tls_result(const conn *c, int r, const char *what) {
+    if (r > 0)
+        return r;
+    int err = SSL_get_error(c->ssl, r);
+    switch (err) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        errno = EAGAIN; /* edge-triggered epoll reports the socket's next change */
+        return -1;
+    case SSL_ERROR_ZERO_RETURN:
+        return 0;
+    case SSL_ERROR_SYSCALL:
+        if (errno == 0)
+            errno = ECONNRESET;
+        return -1;
+    default:
+        fatal("connection %u: TLS %s failed: %s", c->id, what, ssl_errors());
+    }
+}
+
+/* read(2) through TLS when --tls. */
+static ssize_t io_read(conn *c, uint8_t *buf, size_t cap) {
+    if (!c->ssl)
+        return read(c->fd, buf, cap);
+    ERR_clear_error();
+    errno = 0;
+    return tls_result(c, SSL_read(c->ssl, buf, cap > INT_MAX ? INT_MAX : (int)cap), "read");
+}
+
+/* write(2) through TLS when --tls. A write that would block is retried later with
+ * the same bytes at the start of a buffer at least as long (the proto's output
+ * only grows until consumed), as OpenSSL requires. */
+static ssize_t io_write(conn *c, const uint8_t *p, size_t n) {
+    if (!c->ssl)
+        return write(c->fd, p, n);
+    ERR_clear_error();
+    errno = 0;
+    return tls_result(c, SSL_write(c->ssl, p, n > INT_MAX ? INT_MAX : (int)n), "write");
 }
 
 /* ---- connections ---------------------------------------------------------------- */
 
 static void conn_close(conn *c) {
+    SSL_free(c->ssl); /* no close_notify: the server closed first, or we are done */
+    c->ssl = NULL;
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
     dx_proto_destroy(c->proto);
     c->proto = NULL;
+    dx_deflate_destroy(c->dfl);
+    c->dfl = NULL;
     free(c->hb);
     c->hb = NULL;
     c->state = CS_IDLE;
@@ -427,20 +642,59 @@ static void conn_start(conn *c) {
               errno == EADDRNOTAVAIL ? " (out of local ports: try --sources)" : "");
 }
 
-/* Queue messages until K are in flight (echo mode). */
+/* Queue txbuf compressed, with RSV1 (--deflate). */
+static void send_compressed(conn *c, dx_opcode op) {
+    size_t in_off = 0, len = 0;
+    for (;;) {
+        size_t used = 0, wrote = 0;
+        int rc = dx_deflate_compress(c->dfl, (dx_span){txbuf + in_off, opt.size - in_off}, true,
+                                     zbuf + len, zcap - len, &used, &wrote);
+        in_off += used;
+        len += wrote;
+        if (rc == 0)
+            break;
+        if (rc != DX_ENOSPACE)
+            fatal("dx_deflate_compress: %s", dx_strerror(rc));
+        zcap *= 2; /* incompressible data grows a little */
+        zbuf = realloc(zbuf, zcap);
+        if (!zbuf)
+            fatal("out of memory (%zu bytes)", zcap);
+    }
+    int rc = dx_proto_send_rsv(c->proto, op, (dx_span){zbuf, len}, true, DX_RSV1);
+    if (rc != 0)
+        fatal("dx_proto_send_rsv: %s", dx_strerror(rc));
+    if (run.ph == PH_MEASURE) {
+        run.tx_plain += opt.size;
+        run.tx_wire += len;
+    }
+}
+
+/* How many messages a connection keeps in flight: K in echo mode; in idle mode
+ * with --deflate, one message in all (so the server's codec exists). */
+static bool window_open(const conn *c) {
+    if (opt.mode == MODE_ECHO)
+        return c->tx_seq - c->rx_seq < opt.inflight;
+    return opt.mode == MODE_IDLE && opt.deflate && c->tx_seq == 0;
+}
+
+/* Queue messages until the window is full. */
 static void fill_window(conn *c) {
-    if (opt.mode != MODE_ECHO || c->state != CS_OPEN)
+    if (c->state != CS_OPEN)
         return;
-    while (c->tx_seq - c->rx_seq < opt.inflight) {
+    while (window_open(c)) {
         if (c->tx_seq == c->rx_seq)
             c->last_ns = now; /* nothing was outstanding: the timeout starts now */
         c->sent_ns[c->tx_seq % opt.inflight] = now;
         if (!opt.raw) {
+            dx_opcode op = opt.binary ? DX_OP_BINARY : DX_OP_TEXT;
             build_message(c, c->tx_seq);
-            int rc = dx_proto_send(c->proto, opt.binary ? DX_OP_BINARY : DX_OP_TEXT,
-                                   (dx_span){txbuf, opt.size}, true);
-            if (rc != 0)
-                fatal("dx_proto_send: %s", dx_strerror(rc));
+            if (c->dfl) {
+                send_compressed(c, op);
+            } else {
+                int rc = dx_proto_send(c->proto, op, (dx_span){txbuf, opt.size}, true);
+                if (rc != 0)
+                    fatal("dx_proto_send: %s", dx_strerror(rc));
+            }
         }
         c->tx_seq++;
     }
@@ -456,7 +710,7 @@ static void conn_flush(conn *c) {
     if (c->state == CS_HANDSHAKE && c->hb) {
         handshake_buf *hb = c->hb;
         while (hb->req_sent < hb->req_len) {
-            ssize_t w = write(c->fd, hb->req + hb->req_sent, hb->req_len - hb->req_sent);
+            ssize_t w = io_write(c, hb->req + hb->req_sent, hb->req_len - hb->req_sent);
             if (w < 0 && errno == EINTR)
                 continue;
             if (w < 0 && errno == EAGAIN)
@@ -474,7 +728,7 @@ static void conn_flush(conn *c) {
             dx_span out = dx_proto_output(c->proto);
             if (out.len == 0)
                 return;
-            ssize_t w = write(c->fd, out.ptr, out.len);
+            ssize_t w = io_write(c, out.ptr, out.len);
             if (w < 0 && errno == EINTR)
                 continue;
             if (w < 0 && errno == EAGAIN)
@@ -496,7 +750,7 @@ static void conn_flush(conn *c) {
                 iov[n++] = (struct iovec){hdrs[m] + off, hl - off};
             if (opt.size > HDR_LEN) {
                 size_t fo = off > HDR_LEN ? off - HDR_LEN : 0;
-                iov[n++] = (struct iovec){(void *)(filler(s) + fo), opt.size - HDR_LEN - fo};
+                iov[n++] = (struct iovec){(void *)(filler(c->id, s) + fo), opt.size - HDR_LEN - fo};
             }
         }
         ssize_t w = writev(c->fd, iov, n);
@@ -526,7 +780,8 @@ static void conn_opened(conn *c) {
     c->last_ns = now;
     run.connecting--;
     if (opt.mode != MODE_HANDSHAKE) {
-        run.open++;
+        if (opt.mode == MODE_ECHO || !opt.deflate)
+            run.open++; /* idle with --deflate: once its exchange is done */
         return;
     }
     /* handshake mode: close at once; the server must answer and close TCP */
@@ -552,8 +807,26 @@ static void cycle_done(conn *c) {
     conn_start(c);
 }
 
+/* Inflate a piece of a compressed echo and check what comes out. */
+static void inflate_piece(conn *c, dx_span in, bool fin) {
+    for (;;) {
+        size_t used = 0, wrote = 0;
+        int rc = dx_deflate_inflate(c->dfl, in, fin, ibuf, INFLATE_CHUNK, &used, &wrote);
+        if (rc != 0 && rc != DX_ENOSPACE)
+            fatal("connection %u, message %" PRIu64 ": inflating the echo: %s", c->id, c->rx_seq,
+                  dx_strerror(rc));
+        check_piece(c, ibuf, wrote);
+        c->rx_off += wrote;
+        in.ptr += used;
+        in.len -= used;
+        if (rc == 0)
+            return;
+    }
+}
+
 static void on_data(conn *c, const dx_event *ev) {
-    if (c->state != CS_OPEN || opt.mode != MODE_ECHO)
+    bool expected = opt.mode == MODE_ECHO || (opt.mode == MODE_IDLE && opt.deflate);
+    if (c->state != CS_OPEN || !expected)
         fatal("connection %u: unexpected data message from the server", c->id);
     if (ev->u.data.first) {
         if (c->rx_seq >= c->tx_seq)
@@ -564,13 +837,30 @@ static void on_data(conn *c, const dx_event *ev) {
             fatal("connection %u, message %" PRIu64 ": echoed as %s, sent as %s", c->id, c->rx_seq,
                   ev->u.data.opcode == DX_OP_TEXT ? "text" : "binary",
                   want == DX_OP_TEXT ? "text" : "binary");
+        c->rx_z = (ev->u.data.rsv & DX_RSV1) != 0; /* the proto allows it only with --deflate */
+        c->rx_wire = 0;
     }
-    check_piece(c, ev->u.data.data.ptr, ev->u.data.data.len);
-    c->rx_off += ev->u.data.data.len;
+    c->rx_wire += ev->u.data.data.len;
+    if (c->rx_z) {
+        inflate_piece(c, ev->u.data.data, ev->u.data.fin);
+    } else {
+        check_piece(c, ev->u.data.data.ptr, ev->u.data.data.len);
+        c->rx_off += ev->u.data.data.len;
+    }
     if (ev->u.data.fin) {
         if (c->rx_off != opt.size)
             fatal("connection %u, message %" PRIu64 ": echo has %zu bytes, sent %zu", c->id,
                   c->rx_seq, c->rx_off, opt.size);
+        if (c->rx_z)
+            run.rx_compressed++;
+        else if (opt.mode == MODE_IDLE)
+            fatal("connection %u: the echo came uncompressed, so the server's codec may not "
+                  "exist and the memory figure would lie (a --size under its threshold?)",
+                  c->id);
+        if (run.ph == PH_MEASURE) {
+            run.rx_plain += opt.size;
+            run.rx_wire += c->rx_wire;
+        }
         message_done(c);
     }
 }
@@ -639,7 +929,28 @@ static void handshake_done(conn *c, size_t head_len) {
         .limits = {.max_frame = opt.max_message,
                    .max_message = opt.max_message,
                    .max_send_queue = opt.inflight * (opt.size + DX_MAX_HEADER_LEN) + (1u << 20)},
+        .rsv_allowed = opt.deflate ? DX_RSV1 : 0,
     };
+    if (opt.deflate) {
+        dx_ext exts[DX_MAX_EXTENSIONS];
+        dx_ext_param params[DX_MAX_EXT_PARAMS];
+        size_t num_exts = 0, num_params = 0;
+        dx_deflate_params agreed;
+        rc = ws.extensions.len == 0
+                 ? DX_EDEFLATE_NONE /* no header: nothing agreed */
+                 : dx_ext_parse_value(ws.extensions, exts, DX_MAX_EXTENSIONS, &num_exts, params,
+                                      DX_MAX_EXT_PARAMS, &num_params);
+        if (rc == 0)
+            rc = dx_deflate_check_answer(&opt.dcfg, exts, num_exts, &agreed);
+        if (rc == DX_EDEFLATE_NONE)
+            fatal("connection %u: the server did not accept permessage-deflate", c->id);
+        if (rc != 0)
+            fatal("connection %u: bad permessage-deflate answer \"%.*s\": %s", c->id,
+                  (int)ws.extensions.len, (const char *)ws.extensions.ptr, dx_strerror(rc));
+        rc = dx_deflate_create(&c->dfl, &agreed, false, &opt.dcfg, opt.max_message, NULL);
+        if (rc != 0)
+            fatal("dx_deflate_create: %s", dx_strerror(rc));
+    }
     rc = dx_proto_create(&c->proto, &cfg);
     if (rc != 0)
         fatal("dx_proto_create: %s", dx_strerror(rc));
@@ -674,7 +985,7 @@ static bool conn_read(conn *c) {
             buf = c->hb->resp + c->hb->have;
             cap = sizeof c->hb->resp - c->hb->have;
         }
-        ssize_t n = read(c->fd, buf, cap);
+        ssize_t n = io_read(c, buf, cap);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && errno == EAGAIN)
@@ -708,6 +1019,18 @@ static bool conn_read(conn *c) {
     }
 }
 
+/* Prepare the WebSocket upgrade request (conn_flush sends it). */
+static void ws_request(conn *c) {
+    handshake_buf *hb = xcalloc(1, sizeof *hb);
+    int rc = dx_client_handshake_init(&hb->hs, NULL);
+    if (rc == 0)
+        rc = dx_handshake_write_request(&hb->hs, &opt.req, hb->req, sizeof hb->req, &hb->req_len);
+    if (rc != 0)
+        fatal("writing the handshake request: %s", dx_strerror(rc));
+    c->hb = hb;
+    c->state = CS_HANDSHAKE;
+}
+
 /* TCP connect finished (or failed). */
 static void conn_connected(conn *c) {
     int err = 0;
@@ -720,14 +1043,34 @@ static void conn_connected(conn *c) {
         conn_opened(c);
         return;
     }
-    handshake_buf *hb = xcalloc(1, sizeof *hb);
-    int rc = dx_client_handshake_init(&hb->hs, NULL);
-    if (rc == 0)
-        rc = dx_handshake_write_request(&hb->hs, &opt.req, hb->req, sizeof hb->req, &hb->req_len);
-    if (rc != 0)
-        fatal("writing the handshake request: %s", dx_strerror(rc));
-    c->hb = hb;
-    c->state = CS_HANDSHAKE;
+    if (opt.tls) {
+        c->ssl = SSL_new(ssl_ctx);
+        if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1)
+            fatal("SSL_new: %s", ssl_errors());
+        SSL_set_connect_state(c->ssl);
+        c->state = CS_TLS;
+        return;
+    }
+    ws_request(c);
+}
+
+/* Drive the TLS handshake; once it is done, the WebSocket handshake starts.
+ * Returns false while it is not done. */
+static bool tls_step(conn *c) {
+    ERR_clear_error();
+    errno = 0;
+    ssize_t r = tls_result(c, SSL_do_handshake(c->ssl), "handshake");
+    if (r > 0) {
+        now = clock_ns();
+        c->last_ns = now;
+        ws_request(c);
+        return true;
+    }
+    if (r < 0 && errno == EAGAIN)
+        return false;
+    if (r == 0)
+        fatal("connection %u: the server closed the connection during the TLS handshake", c->id);
+    fatal("connection %u: TLS handshake: %s (server gone?)", c->id, strerror(errno));
 }
 
 static void conn_event(conn *c, uint32_t events) {
@@ -736,6 +1079,8 @@ static void conn_event(conn *c, uint32_t events) {
             return;
         conn_connected(c);
     }
+    if (c->state == CS_TLS && !tls_step(c))
+        return;
     if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && !conn_read(c))
         return;
     fill_window(c);
@@ -754,8 +1099,9 @@ static void start_pending(void) {
 static void check_timeouts(void) {
     for (size_t i = 0; i < run.next; i++) {
         conn *c = &conns[i];
-        bool waiting = c->state == CS_CONNECTING || c->state == CS_HANDSHAKE ||
-                       c->state == CS_CLOSING || (c->state == CS_OPEN && c->rx_seq < c->tx_seq);
+        bool waiting = c->state == CS_CONNECTING || c->state == CS_TLS ||
+                       c->state == CS_HANDSHAKE || c->state == CS_CLOSING ||
+                       (c->state == CS_OPEN && c->rx_seq < c->tx_seq);
         if (waiting && now - c->last_ns > TIMEOUT_NS) {
             if (c->state == CS_OPEN)
                 fatal("connection %u: nothing echoed for 5 s (message %" PRIu64
@@ -819,14 +1165,38 @@ static bool advance(void) {
     return false;
 }
 
+/* " deflate=on ratio=.. ratio_tx=.. ratio_rx=..": frame payload bytes over message
+ * bytes, both directions, then ours and the server's alone; NA without data. */
+static const char *deflate_fields(void) {
+    static char out[160];
+    if (!opt.deflate)
+        return "";
+    char all[16] = "NA", tx[16] = "NA", rx[16] = "NA";
+    if (run.tx_plain + run.rx_plain)
+        snprintf(all, sizeof all, "%.4f",
+                 (double)(run.tx_wire + run.rx_wire) / (double)(run.tx_plain + run.rx_plain));
+    if (run.tx_plain)
+        snprintf(tx, sizeof tx, "%.4f", (double)run.tx_wire / (double)run.tx_plain);
+    if (run.rx_plain)
+        snprintf(rx, sizeof rx, "%.4f", (double)run.rx_wire / (double)run.rx_plain);
+    snprintf(out, sizeof out,
+             " deflate=on ratio=%s ratio_tx=%s ratio_rx=%s compressed_echoes=%" PRIu64, all, tx, rx,
+             run.rx_compressed);
+    return out;
+}
+
 static void report(void) {
-    const char *transport = opt.raw ? "raw" : "ws";
+    const char *transport = opt.raw ? "raw" : opt.tls ? "wss" : "ws";
     if (opt.mode == MODE_IDLE) {
         long delta = run.rss_after_kb - run.rss_before_kb;
+        char exchange[64] = ""; /* --deflate: the message each connection exchanged */
+        if (opt.deflate)
+            snprintf(exchange, sizeof exchange, " size=%zu payload=%s", opt.size,
+                     payload_names[opt.payload]);
         printf("mode=idle conns=%zu rss_before_kb=%ld rss_after_kb=%ld bytes_per_conn=%.0f "
-               "transport=%s\n",
+               "transport=%s%s%s\n",
                opt.conns, run.rss_before_kb, run.rss_after_kb,
-               (double)delta * 1024.0 / (double)opt.conns, transport);
+               (double)delta * 1024.0 / (double)opt.conns, transport, exchange, deflate_fields());
         return;
     }
     double secs = (double)(run.t1 - run.t0) / 1e9;
@@ -853,10 +1223,11 @@ static void report(void) {
     printf("mode=echo conns=%zu inflight=%zu size=%zu msgs=%" PRIu64 " msgs_per_s=%.0f "
            "p50_us=%.1f p99_us=%.1f p999_us=%.1f server_cpu_us_per_msg=%s server_rss_kb=%s "
            "transport=%s type=%s secs=%.2f mbytes_per_s=%.1f server_cpu_pct=%s "
-           "loadgen_cpu_pct=%.1f\n",
+           "loadgen_cpu_pct=%.1f payload=%s%s\n",
            opt.conns, opt.inflight, opt.size, run.done, (double)run.done / secs, p50, p99, p999,
            cpu, rss, transport, opt.binary ? "binary" : "text", secs,
-           (double)run.done * (double)opt.size / secs / 1e6, pct, self_pct);
+           (double)run.done * (double)opt.size / secs / 1e6, pct, self_pct,
+           payload_names[opt.payload], deflate_fields());
 }
 
 /* ---- options -------------------------------------------------------------------- */
@@ -884,7 +1255,7 @@ static void parse_url(const char *text) {
     if (rc != 0)
         usage_error("--url %s: %s", text, dx_strerror(rc));
     if (u.secure)
-        usage_error("--url %s: wss is not supported", text);
+        opt.tls = true;
     if (u.host.len >= sizeof opt.host || u.host_is_ipv6)
         usage_error("--url %s: the host must be an IPv4 address", text);
     memcpy(opt.host, u.host.ptr, u.host.len);
@@ -900,6 +1271,7 @@ static void parse_url(const char *text) {
     opt.req.host = opt.host;
     opt.req.port = u.port;
     opt.req.resource = opt.resource;
+    opt.req.secure = u.secure;
 }
 
 static void parse_args(int argc, char **argv) {
@@ -911,6 +1283,14 @@ static void parse_args(int argc, char **argv) {
         }
         if (strcmp(a, "--raw") == 0) {
             opt.raw = true;
+            continue;
+        }
+        if (strcmp(a, "--tls") == 0) {
+            opt.tls = true;
+            continue;
+        }
+        if (strcmp(a, "--deflate") == 0) {
+            opt.deflate = true;
             continue;
         }
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
@@ -936,7 +1316,17 @@ static void parse_args(int argc, char **argv) {
             opt.batch = (size_t)parse_num(a, v, 1, 100000, true);
         else if (strcmp(a, "--sources") == 0)
             opt.sources = (unsigned)parse_num(a, v, 1, 254, true);
-        else if (strcmp(a, "--mode") == 0) {
+        else if (strcmp(a, "--deflate-window") == 0)
+            opt.dcfg.client_max_window_bits = (uint8_t)parse_num(a, v, 8, 15, true);
+        else if (strcmp(a, "--payload") == 0) {
+            size_t k = 0;
+            while (k < sizeof payload_names / sizeof *payload_names &&
+                   strcmp(v, payload_names[k]) != 0)
+                k++;
+            if (k == sizeof payload_names / sizeof *payload_names)
+                usage_error("--payload: expected cycle, random, text or json, got '%s'", v);
+            opt.payload = (payload)k;
+        } else if (strcmp(a, "--mode") == 0) {
             if (strcmp(v, "echo") == 0)
                 opt.mode = MODE_ECHO;
             else if (strcmp(v, "idle") == 0)
@@ -950,6 +1340,17 @@ static void parse_args(int argc, char **argv) {
     }
     if (!opt.url)
         usage_error("--url is required");
+    if (opt.raw && (opt.tls || opt.deflate))
+        usage_error("--raw is plain TCP: no --tls, wss:// or --deflate");
+    if (opt.deflate && opt.mode == MODE_HANDSHAKE)
+        usage_error("--deflate needs --mode echo or idle");
+    if (opt.deflate) {
+        size_t len;
+        int rc = dx_deflate_write_offer(&opt.dcfg, opt.offer, sizeof opt.offer, &len);
+        if (rc != 0)
+            usage_error("--deflate: %s", dx_strerror(rc));
+        opt.req.extensions = opt.offer;
+    }
     if (opt.mode == MODE_IDLE && !opt.server_pid)
         usage_error("--mode idle needs --server-pid (it reports the server's memory)");
     if (opt.server_pid && !server_alive())
@@ -983,14 +1384,23 @@ int main(int argc, char **argv) {
 
     rbuf = xcalloc(1, READ_BUF_SIZE);
     txbuf = xcalloc(1, opt.size);
-    period = opt.binary ? 251 : 26;
+    period = opt.payload != PAY_CYCLE ? POOL_SIZE : opt.binary ? 251 : 26;
     fill = xcalloc(1, opt.size + period);
-    for (size_t i = 0; i < opt.size + period;
-         i++) /* letters for text, every byte but 5 for binary */
-        fill[i] = opt.binary ? (uint8_t)(i % period) : (uint8_t)('a' + i % period);
+    if (opt.payload == PAY_CYCLE) /* letters for text, every byte but 5 for binary */
+        for (size_t i = 0; i < opt.size + period; i++)
+            fill[i] = opt.binary ? (uint8_t)(i % period) : (uint8_t)('a' + i % period);
+    else
+        make_fill(fill, opt.size + period);
     conns = xcalloc(opt.conns, sizeof *conns);
-    if (opt.mode == MODE_ECHO)
+    if (opt.mode == MODE_ECHO || (opt.mode == MODE_IDLE && opt.deflate))
         sent_ns = xcalloc(opt.conns * opt.inflight, sizeof *sent_ns);
+    if (opt.deflate) {
+        zcap = opt.size + opt.size / 8 + 1024;
+        zbuf = xcalloc(1, zcap);
+        ibuf = xcalloc(1, INFLATE_CHUNK);
+    }
+    if (opt.tls)
+        tls_init();
     for (size_t i = 0; i < opt.conns; i++) {
         conns[i].fd = -1;
         conns[i].id = (uint32_t)i;
