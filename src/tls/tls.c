@@ -423,6 +423,14 @@ void dx__tls_conn_destroy(dx_tls_conn *t) {
 
 /* ---- errors ------------------------------------------------------------- */
 
+/* SSL_get_error needs an empty error queue before the call it judges. Ours is
+ * always left empty, so clearing is needed only when something else on this
+ * thread left an error; peeking is cheaper than clearing its sixteen slots. */
+static void clear_errors(void) {
+    if (ERR_peek_error() != 0)
+        ERR_clear_error();
+}
+
 static int map_verify(long v) {
     switch (v) {
     case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
@@ -498,10 +506,10 @@ static int settle(dx_tls_conn *t, int r) {
     switch (e) {
     case SSL_ERROR_WANT_READ:
     case SSL_ERROR_WANT_WRITE:
-        ERR_clear_error();
+        clear_errors();
         return DX_EINCOMPLETE;
     case SSL_ERROR_ZERO_RETURN:
-        ERR_clear_error();
+        clear_errors();
         t->peer_closed = true;
         return DX_ECLOSED;
     default:
@@ -546,7 +554,7 @@ int dx__tls_handshake(dx_tls_conn *t) {
         return t->err;
     if (t->established)
         return 0;
-    ERR_clear_error();
+    clear_errors();
     int r = SSL_do_handshake(t->ssl);
     if (r == 1) {
         t->established = true;
@@ -571,7 +579,13 @@ int dx__tls_read(dx_tls_conn *t, uint8_t *plain, size_t cap, size_t *n) {
     }
     if (cap == 0)
         return DX_EINVAL;
-    ERR_clear_error();
+    /* Nothing decrypted and no ciphertext waiting: SSL_read could only say "want
+     * read", at the price of a trip through its state machine and error queue.
+     * (A partial record already taken from the BIO cannot complete without input
+     * either.) The runtime asks this before every recv, so it pays. */
+    if (SSL_pending(t->ssl) == 0 && BIO_ctrl_pending(t->rbio) == 0)
+        return DX_EINCOMPLETE;
+    clear_errors();
     size_t got = 0;
     int r = SSL_read_ex(t->ssl, plain, cap, &got);
     if (r == 1) {
@@ -595,7 +609,7 @@ int dx__tls_write(dx_tls_conn *t, dx_span plain, size_t *used) {
         return DX_ESTATE;
     if (plain.len == 0)
         return 0;
-    ERR_clear_error();
+    clear_errors();
     size_t w = 0;
     int r = SSL_write_ex(t->ssl, plain.ptr, plain.len, &w);
     if (r != 1) {
