@@ -95,8 +95,8 @@ int main(void) {
     for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
         size_t n = sizes[si];
         dx_tls_conn *s, *c;
-        if (dx__tls_conn_create(&s, sctx, NULL) != 0 ||
-            dx__tls_conn_create(&c, cctx, "localhost") != 0)
+        if (dx__tls_conn_create(&s, sctx, NULL, 0) != 0 ||
+            dx__tls_conn_create(&c, cctx, "localhost", 443) != 0)
             bench_fail("bench_tls", "conns");
         for (int round = 0; round < 20 && !(dx__tls_is_established(s) && dx__tls_is_established(c));
              round++) {

@@ -440,7 +440,7 @@ static bool side_open(side *s, dx_tls_ctx *ctx, const char *host, int stream) {
     s->stream = stream;
     s->server = host == NULL;
     rng_cur = stream;
-    return dx__tls_conn_create(&s->t, ctx, host) == 0;
+    return dx__tls_conn_create(&s->t, ctx, host, 443) == 0;
 }
 
 /* ---- modes 0 and 1: one engine fed the input ------------------------------ */

@@ -106,8 +106,8 @@ static void pair_run(pair *p, dx_tls_ctx *cctx, dx_tls_ctx *sctx, const char *ho
     memset(p, 0, sizeof(*p));
     p->cctx = cctx;
     p->sctx = sctx;
-    CHECK_RC(dx__tls_conn_create(&p->c, cctx, host), 0);
-    CHECK_RC(dx__tls_conn_create(&p->s, sctx, NULL), 0);
+    CHECK_RC(dx__tls_conn_create(&p->c, cctx, host, 443), 0);
+    CHECK_RC(dx__tls_conn_create(&p->s, sctx, NULL, 0), 0);
     if (p->c && p->s)
         handshake(p->c, p->s, &p->crc, &p->src);
 }
@@ -217,8 +217,8 @@ TEST(tls_handshake_and_data_under_every_input_split) {
         dx__tls_conn_destroy(p.c); /* start over with split delivery */
         dx__tls_conn_destroy(p.s);
         p.c = p.s = NULL;
-        REQUIRE(dx__tls_conn_create(&p.c, p.cctx, "localhost") == 0);
-        REQUIRE(dx__tls_conn_create(&p.s, p.sctx, NULL) == 0);
+        REQUIRE(dx__tls_conn_create(&p.c, p.cctx, "localhost", 443) == 0);
+        REQUIRE(dx__tls_conn_create(&p.s, p.sctx, NULL, 0) == 0);
         int crc = DX_EINCOMPLETE, src = DX_EINCOMPLETE;
         for (int i = 0; i < 64 && (crc || src); i++) {
             crc = dx__tls_handshake(p.c);
@@ -437,11 +437,16 @@ TEST(tls_session_resumption_on_second_connection) {
     dx_tls_ctx *cctx = client_ctx_with("ca.pem", NULL, NULL, false);
     dx_tls_ctx *sctx = server_ctx_for("server", DX_TLS_CLIENT_AUTH_NONE);
     REQUIRE(cctx && sctx);
-    for (int round = 0; round < 3; round++) {
+    /* rounds 0-2 on port 443, 3 on 8443 (another service on the same host: no
+     * session of 443's is offered to it), 4 on 443 again (its session is still
+     * there), 5 on 8443 again (which now has its own) */
+    static const uint16_t ports[] = {443, 443, 443, 8443, 443, 8443};
+    static const bool reused[] = {false, true, true, false, true, true};
+    for (int round = 0; round < 6; round++) {
         dx_tls_conn *c = NULL, *s = NULL;
         int crc, src;
-        CHECK_RC(dx__tls_conn_create(&c, cctx, "localhost"), 0);
-        CHECK_RC(dx__tls_conn_create(&s, sctx, NULL), 0);
+        CHECK_RC(dx__tls_conn_create(&c, cctx, "localhost", ports[round]), 0);
+        CHECK_RC(dx__tls_conn_create(&s, sctx, NULL, 0), 0);
         handshake(c, s, &crc, &src);
         CHECK_RC(crc, 0);
         CHECK_RC(src, 0);
@@ -449,16 +454,16 @@ TEST(tls_session_resumption_on_second_connection) {
         uint8_t buf[16];
         size_t n;
         CHECK_RC(drain(c, buf, sizeof buf, &n), DX_EINCOMPLETE);
-        CHECK_EQ_INT(dx__tls_session_reused(c), round > 0);
-        CHECK_EQ_INT(dx__tls_session_reused(s), round > 0);
+        CHECK_EQ_INT(dx__tls_session_reused(c), reused[round]);
+        CHECK_EQ_INT(dx__tls_session_reused(s), reused[round]);
         dx__tls_conn_destroy(c);
         dx__tls_conn_destroy(s);
     }
     /* another host does not get this host's session */
     dx_tls_conn *c = NULL, *s = NULL;
     int crc, src;
-    CHECK_RC(dx__tls_conn_create(&c, cctx, "127.0.0.1"), 0);
-    CHECK_RC(dx__tls_conn_create(&s, sctx, NULL), 0);
+    CHECK_RC(dx__tls_conn_create(&c, cctx, "127.0.0.1", 443), 0);
+    CHECK_RC(dx__tls_conn_create(&s, sctx, NULL, 0), 0);
     handshake(c, s, &crc, &src);
     CHECK_RC(crc, 0);
     CHECK(!dx__tls_session_reused(c));
@@ -531,7 +536,7 @@ TEST(tls_tls11_only_peer_is_refused_with_version_error) {
     REQUIRE(certs_ready());
     dx_tls_ctx *sctx = server_ctx_for("server", DX_TLS_CLIENT_AUTH_NONE);
     dx_tls_conn *s = NULL;
-    REQUIRE(dx__tls_conn_create(&s, sctx, NULL) == 0);
+    REQUIRE(dx__tls_conn_create(&s, sctx, NULL, 0) == 0);
     raw r;
     raw_client(&r, TLS1_1_VERSION, "DEFAULT:@SECLEVEL=0");
     CHECK_RC(raw_vs_server(&r, s), DX_ETLS_VERSION);
@@ -544,7 +549,7 @@ TEST(tls_no_shared_cipher) {
     REQUIRE(certs_ready());
     dx_tls_ctx *sctx = server_ctx_for("server", DX_TLS_CLIENT_AUTH_NONE);
     dx_tls_conn *s = NULL;
-    REQUIRE(dx__tls_conn_create(&s, sctx, NULL) == 0);
+    REQUIRE(dx__tls_conn_create(&s, sctx, NULL, 0) == 0);
     raw r;
     /* TLS 1.2 with RSA authentication only; the server's key is ECDSA. */
     raw_client(&r, TLS1_2_VERSION, "ECDHE-RSA-AES128-GCM-SHA256");
@@ -560,7 +565,7 @@ TEST(tls12_peer_handshakes_and_resumes_from_the_session_cache) {
     SSL_SESSION *sess = NULL;
     for (int round = 0; round < 2; round++) {
         dx_tls_conn *s = NULL;
-        REQUIRE(dx__tls_conn_create(&s, sctx, NULL) == 0);
+        REQUIRE(dx__tls_conn_create(&s, sctx, NULL, 0) == 0);
         raw r;
         raw_client(&r, TLS1_2_VERSION, NULL);
         SSL_set_options(r.ssl, SSL_OP_NO_TICKET); /* use the server's session cache */
@@ -588,7 +593,7 @@ TEST(tls_plain_http_to_a_tls_server_fails_at_once) {
     const char *reqs[] = {"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "G", "POST /x HTTP/1.1\r\n"};
     for (size_t i = 0; i < 3; i++) {
         dx_tls_conn *s = NULL;
-        REQUIRE(dx__tls_conn_create(&s, sctx, NULL) == 0);
+        REQUIRE(dx__tls_conn_create(&s, sctx, NULL, 0) == 0);
         size_t used = 99;
         CHECK_RC(dx__tls_feed(s, dx_span_cstr(reqs[i]), &used), DX_ETLS_PLAIN_HTTP);
         CHECK_EQ_INT(used, 0);
@@ -602,7 +607,7 @@ TEST(tls_plain_http_answer_to_a_tls_client) {
     REQUIRE(certs_ready());
     dx_tls_ctx *cctx = client_ctx_with("ca.pem", NULL, NULL, false);
     dx_tls_conn *c = NULL;
-    REQUIRE(dx__tls_conn_create(&c, cctx, "localhost") == 0);
+    REQUIRE(dx__tls_conn_create(&c, cctx, "localhost", 443) == 0);
     CHECK_RC(dx__tls_handshake(c), DX_EINCOMPLETE);
     CHECK(dx__tls_output(c).len > 0); /* the ClientHello */
     size_t used;
@@ -616,7 +621,7 @@ TEST(tls_garbage_is_a_handshake_error) {
     REQUIRE(certs_ready());
     dx_tls_ctx *sctx = server_ctx_for("server", DX_TLS_CLIENT_AUTH_NONE);
     dx_tls_conn *s = NULL;
-    REQUIRE(dx__tls_conn_create(&s, sctx, NULL) == 0);
+    REQUIRE(dx__tls_conn_create(&s, sctx, NULL, 0) == 0);
     static const uint8_t junk[] = {0x16, 0x03, 0x01, 0x00, 0x05, 1, 2, 3, 4, 5};
     size_t used;
     CHECK_RC(dx__tls_feed(s, (dx_span){junk, sizeof junk}, &used), 0);
@@ -725,9 +730,9 @@ TEST(tls_config_errors) {
     dx_tls_ctx *cctx = client_ctx_with(NULL, NULL, NULL, false);
     dx_tls_ctx *sctx = server_ctx_for("server", DX_TLS_CLIENT_AUTH_NONE);
     dx_tls_conn *t = NULL;
-    CHECK_RC(dx__tls_conn_create(&t, cctx, NULL), DX_EINVAL);
-    CHECK_RC(dx__tls_conn_create(&t, cctx, "[]"), DX_EINVAL);
-    CHECK_RC(dx__tls_conn_create(&t, sctx, "localhost"), DX_EINVAL);
+    CHECK_RC(dx__tls_conn_create(&t, cctx, NULL, 0), DX_EINVAL);
+    CHECK_RC(dx__tls_conn_create(&t, cctx, "[]", 443), DX_EINVAL);
+    CHECK_RC(dx__tls_conn_create(&t, sctx, "localhost", 443), DX_EINVAL);
     CHECK(t == NULL);
     dx__tls_ctx_destroy(cctx);
     dx__tls_ctx_destroy(sctx);
@@ -740,8 +745,8 @@ TEST(tls_context_outlives_its_creator_reference) {
     dx_tls_ctx *cctx = client_ctx_with("ca.pem", NULL, NULL, false);
     dx_tls_ctx *sctx = server_ctx_for("server", DX_TLS_CLIENT_AUTH_NONE);
     dx_tls_conn *c = NULL, *s = NULL;
-    REQUIRE(dx__tls_conn_create(&c, cctx, "localhost") == 0);
-    REQUIRE(dx__tls_conn_create(&s, sctx, NULL) == 0);
+    REQUIRE(dx__tls_conn_create(&c, cctx, "localhost", 443) == 0);
+    REQUIRE(dx__tls_conn_create(&s, sctx, NULL, 0) == 0);
     dx__tls_ctx_destroy(cctx); /* connections keep them alive */
     dx__tls_ctx_destroy(sctx);
     int crc, src;

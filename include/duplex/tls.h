@@ -11,7 +11,7 @@
  *   - TLS 1.2 and TLS 1.3 only;
  *   - ALPN "http/1.1" (offered by the client, chosen by the server when offered);
  *   - session resumption: tickets (TLS 1.2 and 1.3) and, for TLS 1.2, a server
- *     session cache; the client keeps the last session per host name;
+ *     session cache; the client keeps the last session per server (host and port);
  *   - a client verifies the server unless `insecure` is set: the chain against the
  *     CA file or the system store, then the host name (SAN / CN) or, when the host
  *     is an IP literal, the IP address (SAN iPAddress). SNI is sent for names only.

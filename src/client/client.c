@@ -98,7 +98,7 @@ static void start_upgrade(dx_conn *c) {
     cl->stage = STAGE_UPGRADE;
     if (cl->cfg->tls) {
         dx_tls_conn *t = NULL;
-        int rc = dx__tls_conn_create(&t, cl->cfg->tls, cl->host);
+        int rc = dx__tls_conn_create(&t, cl->cfg->tls, cl->host, cl->port);
         if (rc == 0)
             rc = dx__conn_start_tls(c, t);
         else

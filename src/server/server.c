@@ -360,7 +360,7 @@ static void add_conn(dx_server *s, int fd) {
     }
     if (s->tls) {
         dx_tls_conn *t = NULL;
-        if (dx__tls_conn_create(&t, s->tls, NULL) != 0 || dx__conn_start_tls(c, t) != 0) {
+        if (dx__tls_conn_create(&t, s->tls, NULL, 0) != 0 || dx__conn_start_tls(c, t) != 0) {
             dx__tls_conn_destroy(t);
             c->tls = NULL;
             dx_io_close(s->loop, &c->io);

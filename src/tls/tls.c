@@ -28,10 +28,10 @@ static const unsigned char alpn_http11[] = "\x08http/1.1";
 /* The session id context ties TLS 1.2 sessions to this application. */
 static const unsigned char sid_ctx[] = "duplex";
 
-#define SESSION_SLOTS 16 /* hosts whose last session a client context keeps */
+#define SESSION_SLOTS 16 /* servers (host and port) whose last session a client context keeps */
 
 typedef struct session_slot {
-    char *host;        /* owned copy; NULL: free slot */
+    char *key;         /* owned copy of "host:port"; NULL: free slot */
     SSL_SESSION *sess; /* one reference owned by the slot */
     uint64_t stamp;    /* last store, for replacing the oldest */
 } session_slot;
@@ -49,14 +49,15 @@ struct dx_tls_ctx {
 };
 
 struct dx_tls_conn {
-    dx_tls_ctx *ctx; /* one reference */
-    SSL *ssl;        /* owns rbio and wbio */
-    BIO *rbio;       /* ciphertext from the peer, fed by dx__tls_feed */
-    BIO *wbio;       /* ciphertext for the peer, drained by dx__tls_consume */
-    char *host;      /* client: the host as given (brackets stripped); session key */
-    int err;         /* sticky error, 0 while healthy */
-    int alert;       /* last fatal alert read from the peer, -1 if none */
-    bool saw_input;  /* the first byte was checked for plain HTTP */
+    dx_tls_ctx *ctx;   /* one reference */
+    SSL *ssl;          /* owns rbio and wbio */
+    BIO *rbio;         /* ciphertext from the peer, fed by dx__tls_feed */
+    BIO *wbio;         /* ciphertext for the peer, drained by dx__tls_consume */
+    char *host;        /* client: the host as given (brackets stripped) */
+    char *session_key; /* client: "host:port", in host's allocation */
+    int err;           /* sticky error, 0 while healthy */
+    int alert;         /* last fatal alert read from the peer, -1 if none */
+    bool saw_input;    /* the first byte was checked for plain HTTP */
     bool established;
     bool shutdown_sent;
     bool peer_closed;
@@ -185,7 +186,7 @@ static void ctx_free(dx_tls_ctx *c) {
         free(c->names[i]);
     }
     for (size_t i = 0; i < SESSION_SLOTS; i++) {
-        free(c->sessions[i].host);
+        free(c->sessions[i].key);
         SSL_SESSION_free(c->sessions[i].sess);
     }
     pthread_mutex_destroy(&c->lock);
@@ -240,31 +241,31 @@ err_free_ctx:
 /* OpenSSL hands us each new session (we own one reference when we return 1). */
 static int new_session_cb(SSL *ssl, SSL_SESSION *sess) {
     dx_tls_conn *t = SSL_get_app_data(ssl);
-    if (!t || !t->host || !SSL_SESSION_is_resumable(sess))
+    if (!t || !t->session_key || !SSL_SESSION_is_resumable(sess))
         return 0;
     dx_tls_ctx *c = t->ctx;
     pthread_mutex_lock(&c->lock);
     session_slot *slot = NULL;
     for (size_t i = 0; i < SESSION_SLOTS && !slot; i++)
-        if (c->sessions[i].host && strcmp(c->sessions[i].host, t->host) == 0)
+        if (c->sessions[i].key && strcmp(c->sessions[i].key, t->session_key) == 0)
             slot = &c->sessions[i];
     if (!slot) {
         slot = &c->sessions[0];
         for (size_t i = 0; i < SESSION_SLOTS; i++) {
-            if (!c->sessions[i].host) {
+            if (!c->sessions[i].key) {
                 slot = &c->sessions[i];
                 break;
             }
             if (c->sessions[i].stamp < slot->stamp)
                 slot = &c->sessions[i];
         }
-        char *h = str_dup(t->host);
-        if (!h) {
+        char *k = str_dup(t->session_key);
+        if (!k) {
             pthread_mutex_unlock(&c->lock);
             return 0;
         }
-        free(slot->host);
-        slot->host = h;
+        free(slot->key);
+        slot->key = k;
     }
     SSL_SESSION_free(slot->sess);
     slot->sess = sess;
@@ -323,7 +324,7 @@ void dx__tls_ctx_destroy(dx_tls_ctx *ctx) {
 /* ---- connection --------------------------------------------------------- */
 
 /* Client side: the check (name or IP), SNI for names, and the session to resume. */
-static int conn_client_setup(dx_tls_conn *t, const char *host) {
+static int conn_client_setup(dx_tls_conn *t, const char *host, uint16_t port) {
     size_t len = strlen(host);
     if (len >= 2 && host[0] == '[' && host[len - 1] == ']') {
         host++;
@@ -331,11 +332,15 @@ static int conn_client_setup(dx_tls_conn *t, const char *host) {
     }
     if (len == 0)
         return DX_EINVAL;
-    t->host = malloc(len + 1);
+    /* the host, then "host:port": a session is offered only to the server that
+     * issued it, not to another service on the same host */
+    t->host = malloc(2 * len + 8);
     if (!t->host)
         return DX_ENOMEM;
     memcpy(t->host, host, len);
     t->host[len] = 0;
+    t->session_key = t->host + len + 1;
+    snprintf(t->session_key, len + 7, "%.*s:%u", (int)len, host, (unsigned)port);
 
     unsigned char addr[16];
     bool ip = inet_pton(AF_INET, t->host, addr) == 1 || inet_pton(AF_INET6, t->host, addr) == 1;
@@ -355,7 +360,7 @@ static int conn_client_setup(dx_tls_conn *t, const char *host) {
     dx_tls_ctx *c = t->ctx;
     pthread_mutex_lock(&c->lock);
     for (size_t i = 0; i < SESSION_SLOTS; i++) {
-        if (c->sessions[i].host && strcmp(c->sessions[i].host, t->host) == 0) {
+        if (c->sessions[i].key && strcmp(c->sessions[i].key, t->session_key) == 0) {
             SSL_set_session(t->ssl, c->sessions[i].sess); /* takes its own reference */
             break;
         }
@@ -364,7 +369,7 @@ static int conn_client_setup(dx_tls_conn *t, const char *host) {
     return 0;
 }
 
-int dx__tls_conn_create(dx_tls_conn **out, dx_tls_ctx *ctx, const char *host) {
+int dx__tls_conn_create(dx_tls_conn **out, dx_tls_ctx *ctx, const char *host, uint16_t port) {
     if (!ctx || ctx->server != !host)
         return DX_EINVAL;
     dx_tls_conn *t = calloc(1, sizeof(*t));
@@ -391,7 +396,7 @@ int dx__tls_conn_create(dx_tls_conn **out, dx_tls_ctx *ctx, const char *host) {
         SSL_set_accept_state(t->ssl);
     } else {
         SSL_set_connect_state(t->ssl);
-        rc = conn_client_setup(t, host);
+        rc = conn_client_setup(t, host, port);
         if (rc)
             goto err_free_conn;
     }

@@ -59,13 +59,14 @@ void dx__tls_ctx_destroy(dx_tls_ctx *ctx);
 /*
  * A connection on @ctx. On a client context @host is the name or IP literal the
  * user asked for (brackets around IPv6 allowed): it selects the check (name or IP
- * address), the SNI (names only) and the session to resume. On a server context
- * @host must be NULL.
+ * address) and the SNI (names only); @host and @port select the session to resume
+ * (one per server, so another service on the same host never sees it). On a server
+ * context @host must be NULL and @port is ignored.
  *
  * Returns 0 and sets *out, or DX_EINVAL (@host missing on a client, or given on a
  * server, or empty), DX_ENOMEM.
  */
-int dx__tls_conn_create(dx_tls_conn **out, dx_tls_ctx *ctx, const char *host);
+int dx__tls_conn_create(dx_tls_conn **out, dx_tls_ctx *ctx, const char *host, uint16_t port);
 
 /* Free the connection (no close_notify is sent: call dx__tls_shutdown first for
  * a clean close). NULL is a no-op. */
