@@ -49,7 +49,8 @@
  * Last line: "browser_chromium: N passed, M failed".
  */
 'use strict';
-const { spawn, spawnSync } = require('child_process');
+const echoServer = require('./lib/echo_server');
+const { spawnSync } = require('child_process');
 const crypto = require('crypto');
 const fs = require('fs');
 const http = require('http');
@@ -134,44 +135,10 @@ setTimeout(() => {
 
 /* echo-server on 127.0.0.1, a free port; resolves {proc, port}. */
 function startServer(args) {
-  return new Promise((resolve, reject) => {
-    const p = spawn(SERVER_BIN, ['--host', '127.0.0.1', '--port', '0', ...args], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    procs.push(p);
-    let buf = '';
-    const t = setTimeout(() => reject(new Error('echo-server did not listen within 5 s')), 5000);
-    p.stdout.on('data', (d) => {
-      buf += d;
-      const m = /listening on [^:]+:(\d+)/.exec(buf);
-      if (m) {
-        clearTimeout(t);
-        resolve({ proc: p, port: Number(m[1]) });
-      }
-    });
-    p.on('error', (e) => {
-      clearTimeout(t);
-      reject(e);
-    });
-    p.on('exit', (code) => {
-      clearTimeout(t);
-      reject(new Error(`echo-server exited (${code})`));
-    });
-  });
+  return echoServer.startServer(SERVER_BIN, args, procs);
 }
 
-/* SIGTERM the server; resolves with its exit status ('timeout' after 8 s, then killed). */
-function stopServer(server) {
-  server.proc.removeAllListeners('exit');
-  if (server.proc.exitCode !== null) return Promise.resolve(server.proc.exitCode);
-  return within(new Promise((resolve) => {
-    server.proc.on('exit', (code) => resolve(code));
-    server.proc.kill('SIGTERM');
-  }), 8000, 'timeout').then((rc) => {
-    if (rc === 'timeout') server.proc.kill('SIGKILL');
-    return rc;
-  });
-}
+const stopServer = echoServer.stopServer;
 
 /* A TCP relay 127.0.0.1:port -> 127.0.0.1:@target that counts the bytes of each
    connection: conns[i] = {up, down} (up: browser to server). Resolves {port, conns}. */
