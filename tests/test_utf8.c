@@ -596,3 +596,31 @@ TEST(rfc3629_byte_deleted_at_every_position_of_long_text) {
     }
     CHECK_EQ_INT(errs, 0);
 }
+
+/* Short texts (0..80 bytes, across dx_utf8_feed's short-ASCII check at 64) with a
+ * non-ASCII byte, a valid two-byte character or a lead cut short at every
+ * position, whole and in random pieces (so the check also meets a state inside a
+ * sequence), through every implementation against the reference. */
+TEST(rfc3629_short_texts_with_one_non_ascii_byte_at_every_position) {
+    load_variants();
+    static const char *inserts[] = {
+        "\x80", "\xFF", "\xC3", "\xC3\xA9", "\xE4\xB8\xAD", "\xF0\x9F\x98\x80", "\x7F"};
+    uint8_t buf[96];
+    long errs = 0;
+    for (size_t n = 0; n <= 80; n++)
+        for (size_t in = 0; in < ARRAY_LEN(inserts); in++) {
+            size_t il = strlen(inserts[in]);
+            for (size_t at = 0; at + il <= n; at++) {
+                memset(buf, 'a' + (int)(n % 26), n);
+                memcpy(buf + at, inserts[in], il);
+                for (size_t k = 0; k < num_impls(); k++)
+                    errs += check_split(k, buf, n, DX_SPLIT_WHOLE) +
+                            check_split(k, buf, n, DX_SPLIT_RANDOM);
+            }
+            if (n == 0) {
+                for (size_t k = 0; k < num_impls(); k++)
+                    errs += check_split(k, buf, 0, DX_SPLIT_WHOLE);
+            }
+        }
+    CHECK_EQ_INT(errs, 0);
+}

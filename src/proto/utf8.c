@@ -18,6 +18,7 @@
 #include "base/internal.h"
 
 #include <stdatomic.h>
+#include <string.h>
 
 #if DX__SIMD_X86
 #include <immintrin.h>
@@ -474,7 +475,38 @@ static bool utf8_resolve(dx_utf8_state *s, const uint8_t *buf, size_t len) {
     return fn(s, buf, len);
 }
 
+#define SHORT_ASCII_MAX 64 /* below a SIMD implementation's first full block */
+
+/* True when the @len (<= SHORT_ASCII_MAX) bytes at @buf are all ASCII: a word at
+ * a time, the last word overlapping the one before it. */
+static bool short_ascii(const uint8_t *buf, size_t len) {
+    uint64_t acc = 0, w;
+    if (len < 8) {
+        if (len >= 4) { /* two words that overlap */
+            uint32_t a, b;
+            memcpy(&a, buf, sizeof a);
+            memcpy(&b, buf + len - 4, sizeof b);
+            return ((a | b) & 0x80808080u) == 0;
+        }
+        for (size_t i = 0; i < len; i++)
+            acc |= buf[i];
+        return (acc & 0x80u) == 0;
+    }
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        memcpy(&w, buf + i, sizeof w);
+        acc |= w;
+    }
+    memcpy(&w, buf + len - 8, sizeof w);
+    acc |= w;
+    return (acc & 0x8080808080808080u) == 0;
+}
+
 bool dx_utf8_feed(dx_utf8_state *s, const uint8_t *buf, size_t len) {
+    /* Chat lines, JSON keys, tickers: most text messages are short and ASCII, and
+     * for them the dispatch and the SIMD set-up cost more than the check. */
+    if (s->state == S_ACC && len <= SHORT_ASCII_MAX && short_ascii(buf, len))
+        return true;
     return atomic_load_explicit(&utf8_impl, memory_order_relaxed)(s, buf, len);
 }
 
