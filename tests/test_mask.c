@@ -162,6 +162,31 @@ TEST(rfc6455_5_3_public_entry_points_match_reference) {
     }
 }
 
+/* The public entry points take small payloads (below 32 bytes) on their own path:
+ * every length around it, every key position and alignment, both entry points. */
+TEST(rfc6455_5_3_public_entry_points_small_payloads_exhaustive) {
+    uint8_t src[64 + 16], want[64], got[64 + 16], buf[64 + 16];
+    uint8_t key[4];
+    fill_random(key, 4);
+    long errs = 0;
+    for (size_t len = 0; len <= 40; len++)
+        for (size_t pos = 0; pos < 8; pos++)
+            for (size_t al = 0; al < 16; al++) {
+                size_t kp = pos < 4 ? pos : SIZE_MAX - 7 + pos; /* also near the wrap */
+                fill_random(src, sizeof src);
+                ref_mask(want, src + al, len, key, kp);
+                dx_mask_copy(got + al, src + al, len, key, kp);
+                errs += len && memcmp(got + al, want, len) != 0;
+                memcpy(buf, src, sizeof buf);
+                dx_mask(buf + al, len, key, kp);
+                errs += len && memcmp(buf + al, want, len) != 0;
+                /* nothing around the payload is touched */
+                errs += memcmp(buf, src, al) != 0;
+                errs += memcmp(buf + al + len, src + al + len, sizeof buf - al - len) != 0;
+            }
+    CHECK_EQ_INT(errs, 0);
+}
+
 TEST(rfc6455_5_3_random_pieces_equal_whole) {
     static uint8_t src[70000], whole[70000], pieces[70000];
     load_variants();

@@ -205,15 +205,42 @@ static void mask_resolve(uint8_t *dst, const uint8_t *src, size_t len, const uin
     fn(dst, src, len, key, key_pos);
 }
 
+#define SMALL_MASK_MAX 32 /* below a SIMD variant's first full vector */
+
+/* Up to SMALL_MASK_MAX bytes: words of 8, then 4, then single bytes, with no call
+ * through the dispatch. Small frames (chat lines, ticks, acks) are most frames. */
+static void mask_small(uint8_t *dst, const uint8_t *src, size_t len, const uint8_t key[4],
+                       size_t key_pos) {
+    uint32_t k32 = key_word(key, key_pos);
+    uint64_t k64 = (uint64_t)k32 | (uint64_t)k32 << 32;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, src + i, sizeof w);
+        w ^= k64;
+        memcpy(dst + i, &w, sizeof w);
+    }
+    if (i + 4 <= len) { /* i is a multiple of 8: the key's rotation is unchanged */
+        uint32_t w;
+        memcpy(&w, src + i, sizeof w);
+        w ^= k32;
+        memcpy(dst + i, &w, sizeof w);
+        i += 4;
+    }
+    mask_bytes(dst + i, src + i, len - i, key, key_pos + i);
+}
+
 void dx_mask(uint8_t *buf, size_t len, const uint8_t key[4], size_t key_pos) {
-    if (len == 0)
-        return;
-    atomic_load_explicit(&mask_impl, memory_order_relaxed)(buf, buf, len, key, key_pos);
+    if (len < SMALL_MASK_MAX)
+        mask_small(buf, buf, len, key, key_pos);
+    else
+        atomic_load_explicit(&mask_impl, memory_order_relaxed)(buf, buf, len, key, key_pos);
 }
 
 void dx_mask_copy(uint8_t *dst, const uint8_t *src, size_t len, const uint8_t key[4],
                   size_t key_pos) {
-    if (len == 0)
-        return;
-    atomic_load_explicit(&mask_impl, memory_order_relaxed)(dst, src, len, key, key_pos);
+    if (len < SMALL_MASK_MAX)
+        mask_small(dst, src, len, key, key_pos);
+    else
+        atomic_load_explicit(&mask_impl, memory_order_relaxed)(dst, src, len, key, key_pos);
 }
