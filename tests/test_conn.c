@@ -1040,3 +1040,59 @@ TEST(conn_client_waits_for_the_servers_fin) {
     close(lfd);
     nu_loop_finish(l);
 }
+
+/* ---- memory ------------------------------------------------------------------------------ */
+
+typedef struct live_count {
+    size_t live, peak;
+} live_count;
+
+static void *lc_alloc(size_t size, void *ctx) {
+    live_count *k = ctx;
+    k->live += size;
+    if (k->live > k->peak)
+        k->peak = k->live;
+    return malloc(size);
+}
+
+static void lc_free(void *ptr, size_t size, void *ctx) {
+    if (ptr)
+        ((live_count *)ctx)->live -= size;
+    free(ptr);
+}
+
+/* A message of 1 MiB is gathered over many reads on both sides (the server's
+ * reassembly, then the client's for the echo); the buffers it grew are given back
+ * once it is delivered, not at the next keep-alive tick (25 s later by default). */
+TEST(conn_large_message_buffers_are_given_back_at_once) {
+    live_count k = {0};
+    dx_allocator counting = {lc_alloc, lc_free, &k};
+    dx_loop *l = NULL;
+    REQUIRE(dx_loop_create(&l, &counting) == 0);
+    nu_rec srv = {.echo = true}, cli = {0};
+    dx_server_options o = {.callbacks = nu_callbacks, .user = &srv};
+    dx_server *s = NULL;
+    REQUIRE(nu_server(&s, l, &o) == 0);
+    char url[64];
+    nu_url(url, sizeof url, dx_server_port(s), "/");
+    dx_conn *c = NULL;
+    CHECK_RC(dx_client_connect(&c, l, url, NULL, &nu_callbacks, &cli), 0);
+    CHECK_RUN_UNTIL(l, cli.opens == 1 && srv.opens == 1, 3000);
+    for (int i = 0; i < 5; i++)
+        dx_loop_run_once(l, 0);
+    size_t before = k.live;
+    size_t n = (size_t)1 << 20;
+    uint8_t *big = malloc(n);
+    memset(big, 'x', n);
+    CHECK_RC(dx_conn_send_binary(c, (dx_span){big, n}), 0);
+    CHECK_RUN_UNTIL(l, cli.messages == 1, 5000);
+    for (int i = 0; i < 5; i++)
+        dx_loop_run_once(l, 0);
+    CHECK(k.peak > before + n); /* the message was really gathered */
+    CHECK(k.live < before + ((size_t)128 << 10));
+    dx_conn_close(c, 1000, (dx_span){0});
+    RUN_UNTIL(l, cli.closes && srv.closes, 3000);
+    dx_server_destroy(s);
+    nu_loop_finish(l);
+    free(big);
+}

@@ -361,6 +361,7 @@ TEST(trim_releases_the_idle_output_buffer_and_replies_still_go_out) {
     dx_proto *p = NULL;
     REQUIRE(dx_proto_create(&p, &cfg) == 0);
     CHECK_RC(dx_proto_send_text(p, dx_span_cstr("hello")), 0);
+    CHECK(dx_proto_output_capacity(p) >= 7);
     long frees = ca.frees;
     dx_proto_trim(p); /* output pending: kept */
     CHECK_EQ_INT(ca.frees, frees);
@@ -368,6 +369,8 @@ TEST(trim_releases_the_idle_output_buffer_and_replies_still_go_out) {
     dx_proto_output_consume(p, 7);
     dx_proto_trim(p); /* idle: released */
     CHECK_EQ_INT(ca.frees, frees + 1);
+    CHECK_EQ_INT(dx_proto_output_capacity(p), 0);
+    CHECK_EQ_INT(dx_proto_output_capacity(NULL), 0);
     CHECK_EQ_INT(dx_proto_output(p).len, 0);
     CHECK(!dx_proto_wants_write(p));
     dx_proto_trim(p); /* twice is harmless */

@@ -278,6 +278,10 @@ DX_API void dx_proto_output_consume(dx_proto *p, size_t n);
  */
 DX_API void dx_proto_trim(dx_proto *p);
 
+/* Bytes allocated for the output buffer (what dx_proto_trim would give back once
+ * the output is empty); 0 when there is none. */
+DX_API size_t dx_proto_output_capacity(const dx_proto *p);
+
 /* True when dx_proto_output() is non-empty. */
 DX_API bool dx_proto_wants_write(const dx_proto *p);
 

@@ -624,6 +624,10 @@ dx_span dx_proto_output(const dx_proto *p) {
     return s;
 }
 
+size_t dx_proto_output_capacity(const dx_proto *p) {
+    return p && p->out ? p->out_cap : 0;
+}
+
 void dx_proto_trim(dx_proto *p) {
     if (!p || out_pending(p) > 0 || !p->out)
         return;

@@ -148,6 +148,16 @@ static void buf_consume(const dx_allocator *a, dx__buf **bp, size_t n) {
     b->len -= n;
 }
 
+/* Buffers that grew past this for one large message are given back as soon as
+ * it is done, not at the next keep-alive tick (up to ping_interval later): many
+ * connections each keeping the memory of their largest message add up. */
+#define BUF_KEEP_MAX ((size_t)64 << 10)
+
+static void buf_release_large(const dx_allocator *a, dx__buf **bp) {
+    if (*bp && (*bp)->cap > BUF_KEEP_MAX && (*bp)->len == 0)
+        buf_free(a, bp);
+}
+
 int dx__conn_keep_input(dx_conn *c, const uint8_t *p, size_t n) {
     return buf_append(alloc_of(c), &c->in, p, n);
 }
@@ -485,10 +495,12 @@ static void flush(dx_conn *c) {
             end_abnormally(c, (int)w, true);
             return;
         }
-        if ((size_t)w == c->raw->len && c->phase == PHASE_OPEN)
+        if ((size_t)w == c->raw->len && c->phase == PHASE_OPEN) {
             c->raw->len = 0; /* kept for the next large frame; trim frees it */
-        else
+            buf_release_large(alloc_of(c), &c->raw);
+        } else {
             buf_consume(alloc_of(c), &c->raw, (size_t)w);
+        }
     }
     if (!buf_len(c->raw) && c->proto) {
         dx_span out = dx_proto_output(c->proto);
@@ -499,6 +511,8 @@ static void flush(dx_conn *c) {
                 return;
             }
             dx_proto_output_consume(c->proto, (size_t)w);
+            if ((size_t)w == out.len && dx_proto_output_capacity(c->proto) > BUF_KEEP_MAX)
+                dx_proto_trim(c->proto); /* all written: give the large buffer back */
         }
     }
     dx__conn_update_io(c);
@@ -714,6 +728,7 @@ static void on_compressed_data(dx_conn *c, const dx_event *ev) {
     }
     if (cb->on_message)
         cb->on_message(c, (dx_opcode)c->msg_opcode, (dx_span){c->msg->data, len}, c->user);
+    buf_release_large(a, &c->msg);
 }
 
 static void on_data(dx_conn *c, const dx_event *ev) {
@@ -762,9 +777,10 @@ static void on_data(dx_conn *c, const dx_event *ev) {
     }
     if (ev->u.data.fin) {
         size_t len = c->msg->len;
-        c->msg->len = 0; /* the buffer is kept for the next message */
+        c->msg->len = 0; /* the buffer is kept for the next message, unless large */
         if (cb->on_message)
             cb->on_message(c, (dx_opcode)c->msg_opcode, (dx_span){c->msg->data, len}, c->user);
+        buf_release_large(alloc_of(c), &c->msg);
     }
 }
 
@@ -1236,8 +1252,11 @@ static int send_compressed(dx_conn *c, dx_proto *p, dx_opcode opcode, dx_span da
         if (rc != DX_ENOSPACE)
             return rc;
     }
-    return dx_proto_send_rsv(p, opcode, (dx_span){m->scratch->data, m->scratch->len}, true,
-                             DX_RSV1);
+    int rc =
+        dx_proto_send_rsv(p, opcode, (dx_span){m->scratch->data, m->scratch->len}, true, DX_RSV1);
+    m->scratch->len = 0; /* the proto copied it */
+    buf_release_large(a, &m->scratch);
+    return rc;
 }
 
 int dx_conn_send_ex(dx_conn *c, dx_opcode opcode, dx_span data, unsigned flags) {
