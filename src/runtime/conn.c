@@ -148,14 +148,17 @@ static void buf_consume(const dx_allocator *a, dx__buf **bp, size_t n) {
     b->len -= n;
 }
 
-/* Buffers that grew past this for one large message are given back as soon as
- * it is done, not at the next keep-alive tick (up to ping_interval later): many
- * connections each keeping the memory of their largest message add up. */
+/* Buffers that grew past this for a large message are given back at a tick
+ * LARGE_SETTLE_MS after it, not at the next keep-alive tick (up to ping_interval
+ * later): many connections each keeping the memory of their largest message add
+ * up. Not at once: a connection that keeps sending large messages would then pay
+ * for fresh pages (mmap, zeroing, faults) every time, 1.6x the CPU for 1 MiB
+ * echoes. */
 #define BUF_KEEP_MAX ((size_t)64 << 10)
+#define LARGE_SETTLE_MS 1000
 
-static void buf_release_large(const dx_allocator *a, dx__buf **bp) {
-    if (*bp && (*bp)->cap > BUF_KEEP_MAX && (*bp)->len == 0)
-        buf_free(a, bp);
+static bool buf_large(const dx__buf *b) {
+    return b && b->cap > BUF_KEEP_MAX;
 }
 
 int dx__conn_keep_input(dx_conn *c, const uint8_t *p, size_t n) {
@@ -497,7 +500,6 @@ static void flush(dx_conn *c) {
         }
         if ((size_t)w == c->raw->len && c->phase == PHASE_OPEN) {
             c->raw->len = 0; /* kept for the next large frame; trim frees it */
-            buf_release_large(alloc_of(c), &c->raw);
         } else {
             buf_consume(alloc_of(c), &c->raw, (size_t)w);
         }
@@ -511,8 +513,6 @@ static void flush(dx_conn *c) {
                 return;
             }
             dx_proto_output_consume(c->proto, (size_t)w);
-            if ((size_t)w == out.len && dx_proto_output_capacity(c->proto) > BUF_KEEP_MAX)
-                dx_proto_trim(c->proto); /* all written: give the large buffer back */
         }
     }
     dx__conn_update_io(c);
@@ -655,6 +655,25 @@ static void fail_with(dx_conn *c, uint16_t code, int err, const char *why) {
     dx__conn_close(c, code, why);
 }
 
+/* Some buffer of @c grew past BUF_KEEP_MAX for a large message. */
+static bool holds_large(const dx_conn *c) {
+    return buf_large(c->msg) || buf_large(c->raw) || (c->pmd_on && buf_large(c->pmd->scratch)) ||
+           dx_proto_output_capacity(c->proto) > BUF_KEEP_MAX;
+}
+
+/* After a large message: make sure a tick comes within LARGE_SETTLE_MS to give its
+ * buffers back (an earlier deadline, a pong's or the settle after open, stays). */
+static void settle_soon(dx_conn *c) {
+    if (c->phase != PHASE_OPEN || (c->proto && dx_proto_get_state(c->proto) != DX_STATE_OPEN))
+        return; /* the timer counts down the closing handshake */
+    if (!holds_large(c))
+        return;
+    if (dx_timer_is_active(&c->timer) &&
+        c->timer.deadline <= dx_loop_now(c->loop) + LARGE_SETTLE_MS)
+        return;
+    dx_timer_start(c->loop, &c->timer, LARGE_SETTLE_MS);
+}
+
 /* A piece of a compressed message (RSV1 on its first frame, RFC 7692 §6.2):
  * inflate it under the message limit, check text once it is inflated, deliver. */
 static void on_compressed_data(dx_conn *c, const dx_event *ev) {
@@ -728,7 +747,7 @@ static void on_compressed_data(dx_conn *c, const dx_event *ev) {
     }
     if (cb->on_message)
         cb->on_message(c, (dx_opcode)c->msg_opcode, (dx_span){c->msg->data, len}, c->user);
-    buf_release_large(a, &c->msg);
+    settle_soon(c);
 }
 
 static void on_data(dx_conn *c, const dx_event *ev) {
@@ -777,10 +796,10 @@ static void on_data(dx_conn *c, const dx_event *ev) {
     }
     if (ev->u.data.fin) {
         size_t len = c->msg->len;
-        c->msg->len = 0; /* the buffer is kept for the next message, unless large */
+        c->msg->len = 0; /* the buffer is kept for the next message */
         if (cb->on_message)
             cb->on_message(c, (dx_opcode)c->msg_opcode, (dx_span){c->msg->data, len}, c->user);
-        buf_release_large(alloc_of(c), &c->msg);
+        settle_soon(c);
     }
 }
 
@@ -1003,6 +1022,8 @@ static void keepalive_tick(dx_conn *c) {
         uint32_t idle = until(now, c->last_active, o->idle_timeout_ms);
         next = idle < next ? idle : next;
     }
+    if (next > LARGE_SETTLE_MS && holds_large(c))
+        next = LARGE_SETTLE_MS; /* still writing it out: look again soon */
     dx_timer_start(c->loop, &c->timer, next ? next : 1);
 }
 
@@ -1225,9 +1246,13 @@ int dx_conn_send_fragment(dx_conn *c, dx_opcode opcode, dx_span data, bool fin) 
             end_abnormally(c, rc, false);
             return rc;
         }
-        return sent(c, rc);
+        rc = sent(c, rc);
+    } else {
+        rc = sent(c, dx_proto_send(p, opcode, data, fin));
     }
-    return sent(c, dx_proto_send(p, opcode, data, fin));
+    if (data.len > BUF_KEEP_MAX)
+        settle_soon(c);
+    return rc;
 }
 
 /* Compress a whole message into the scratch buffer and queue it with RSV1. */
@@ -1255,7 +1280,6 @@ static int send_compressed(dx_conn *c, dx_proto *p, dx_opcode opcode, dx_span da
     int rc =
         dx_proto_send_rsv(p, opcode, (dx_span){m->scratch->data, m->scratch->len}, true, DX_RSV1);
     m->scratch->len = 0; /* the proto copied it */
-    buf_release_large(a, &m->scratch);
     return rc;
 }
 
@@ -1279,7 +1303,10 @@ int dx_conn_send_ex(dx_conn *c, dx_opcode opcode, dx_span data, unsigned flags) 
         fail_with(c, DX_CLOSE_INTERNAL_ERROR, rc, "compression failed");
         return rc;
     }
-    return sent(c, rc);
+    rc = sent(c, rc);
+    if (data.len > BUF_KEEP_MAX)
+        settle_soon(c);
+    return rc;
 }
 
 int dx_conn_send_prepared(dx_conn *c, dx_prepared *m) {
