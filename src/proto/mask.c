@@ -231,6 +231,8 @@ static void mask_small(uint8_t *dst, const uint8_t *src, size_t len, const uint8
 }
 
 void dx_mask(uint8_t *buf, size_t len, const uint8_t key[4], size_t key_pos) {
+    if (len == 0)
+        return; /* @buf may be NULL */
     if (len < SMALL_MASK_MAX)
         mask_small(buf, buf, len, key, key_pos);
     else
@@ -239,6 +241,8 @@ void dx_mask(uint8_t *buf, size_t len, const uint8_t key[4], size_t key_pos) {
 
 void dx_mask_copy(uint8_t *dst, const uint8_t *src, size_t len, const uint8_t key[4],
                   size_t key_pos) {
+    if (len == 0)
+        return; /* @dst and @src may be NULL */
     if (len < SMALL_MASK_MAX)
         mask_small(dst, src, len, key, key_pos);
     else
