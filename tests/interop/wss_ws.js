@@ -541,6 +541,37 @@ async function plainToTlsPort() {
   check('plain_echo_server_exit_0', rc === 0, `status ${rc}`);
 }
 
+/* echo-server --threads 2: two loops on one port (SO_REUSEPORT) share one TLS
+ * context; 16 clients at once, half compressing, each reconnecting twice. */
+async function threadedServer() {
+  const server = await startServer(['--threads', '2', '--cert', certPath('server.pem'), '--key',
+    certPath('server.key')]);
+  const url = `wss://localhost:${server.port}/`;
+  const ca = cert('ca.pem');
+  const N = 16;
+  const results = await Promise.all(Array.from({ length: N }, async (_, k) => {
+    for (let round = 0; round < 3; round++) {
+      const c = await openClient(url, { ca, perMessageDeflate: k % 2 === 1 });
+      if (!c.opened) return { ok: false, why: `client ${k} round ${round}: ${c.error}` };
+      const msgs = [];
+      for (let j = 0; j < 10; j++) {
+        const n = (j * 7919 + k * 104729 + round * 31) % 40000;
+        msgs.push(j % 2 ? { data: crypto.randomBytes(n), binary: true }
+          : { data: textOf(n, `t${k}r${round}m${j}`), binary: false });
+      }
+      const r = await echoAll(c.ws, msgs, 30000);
+      const closed = await closeClient(c.ws);
+      if (!r.ok || !closed) return { ok: false, why: `client ${k} round ${round}: ${r.why || ''} closed=${closed}` };
+    }
+    return { ok: true };
+  }));
+  const bad = results.filter((r) => !r.ok);
+  check(`threads_2_${N}_clients_3_connections_each_echo`, bad.length === 0,
+    bad.map((r) => r.why).join('; '));
+  const rc = await stopServer(server);
+  check('threads_2_echo_server_exit_0', rc === 0, `status ${rc}`);
+}
+
 async function main() {
   certDir = fs.mkdtempSync(path.join(os.tmpdir(), 'duplex-wss-ws-'));
   const mk = spawnSync('sh', [MAKE_CERTS, certDir], { timeout: 60000, encoding: 'utf8' });
@@ -550,7 +581,7 @@ async function main() {
   }
   for (const [name, fn] of [['ws_clients', wsClients], ['echo_client', echoClientAgainstNode],
     ['bad_certificates', badCertificates], ['mtls', mutualTls], ['sni', sni],
-    ['plain_to_tls_port', plainToTlsPort]]) {
+    ['plain_to_tls_port', plainToTlsPort], ['threaded_server', threadedServer]]) {
     try {
       await fn();
     } catch (e) {
