@@ -747,7 +747,8 @@ static void on_compressed_data(dx_conn *c, const dx_event *ev) {
     }
     if (cb->on_message)
         cb->on_message(c, (dx_opcode)c->msg_opcode, (dx_span){c->msg->data, len}, c->user);
-    settle_soon(c);
+    if (len > BUF_KEEP_MAX)
+        settle_soon(c);
 }
 
 static void on_data(dx_conn *c, const dx_event *ev) {
@@ -799,7 +800,8 @@ static void on_data(dx_conn *c, const dx_event *ev) {
         c->msg->len = 0; /* the buffer is kept for the next message */
         if (cb->on_message)
             cb->on_message(c, (dx_opcode)c->msg_opcode, (dx_span){c->msg->data, len}, c->user);
-        settle_soon(c);
+        if (len > BUF_KEEP_MAX)
+            settle_soon(c);
     }
 }
 
@@ -1145,7 +1147,6 @@ int dx__conn_open(dx_conn *c, size_t head_len, const dx_deflate_params *pmd,
             dx__conn_fail(c, rc);
             return rc;
         }
-        m->threshold = opts_of(c)->compress_min;
         c->pmd = m;
         c->pmd_on = true;
     }
@@ -1198,8 +1199,11 @@ static int sent(dx_conn *c, int rc) {
         return rc;
     c->last_active = now_ms32(c);
     dx__conn_want_flush(c);
-    if (buffered(c) > opts_of(c)->low_water)
+    size_t queued = buffered(c);
+    if (queued > opts_of(c)->low_water)
         c->drain_wanted = true;
+    if (queued > BUF_KEEP_MAX)
+        settle_soon(c); /* the output grew for it */
     return 0;
 }
 
@@ -1246,13 +1250,9 @@ int dx_conn_send_fragment(dx_conn *c, dx_opcode opcode, dx_span data, bool fin) 
             end_abnormally(c, rc, false);
             return rc;
         }
-        rc = sent(c, rc);
-    } else {
-        rc = sent(c, dx_proto_send(p, opcode, data, fin));
+        return sent(c, rc);
     }
-    if (data.len > BUF_KEEP_MAX)
-        settle_soon(c);
-    return rc;
+    return sent(c, dx_proto_send(p, opcode, data, fin));
 }
 
 /* Compress a whole message into the scratch buffer and queue it with RSV1. */
@@ -1277,16 +1277,14 @@ static int send_compressed(dx_conn *c, dx_proto *p, dx_opcode opcode, dx_span da
         if (rc != DX_ENOSPACE)
             return rc;
     }
-    int rc =
-        dx_proto_send_rsv(p, opcode, (dx_span){m->scratch->data, m->scratch->len}, true, DX_RSV1);
-    m->scratch->len = 0; /* the proto copied it */
-    return rc;
+    return dx_proto_send_rsv(p, opcode, (dx_span){m->scratch->data, m->scratch->len}, true,
+                             DX_RSV1);
 }
 
 int dx_conn_send_ex(dx_conn *c, dx_opcode opcode, dx_span data, unsigned flags) {
     if (opcode != DX_OP_TEXT && opcode != DX_OP_BINARY)
         return DX_EINVAL;
-    if (!c || !c->pmd_on || (flags & DX_SEND_NO_COMPRESS) || data.len < c->pmd->threshold ||
+    if (!c || !c->pmd_on || (flags & DX_SEND_NO_COMPRESS) || data.len < opts_of(c)->compress_min ||
         (!data.ptr && data.len))
         return dx_conn_send_fragment(c, opcode, data, true);
     dx_proto *p;
@@ -1303,10 +1301,7 @@ int dx_conn_send_ex(dx_conn *c, dx_opcode opcode, dx_span data, unsigned flags) 
         fail_with(c, DX_CLOSE_INTERNAL_ERROR, rc, "compression failed");
         return rc;
     }
-    rc = sent(c, rc);
-    if (data.len > BUF_KEEP_MAX)
-        settle_soon(c);
-    return rc;
+    return sent(c, rc);
 }
 
 int dx_conn_send_prepared(dx_conn *c, dx_prepared *m) {
@@ -1314,7 +1309,7 @@ int dx_conn_send_prepared(dx_conn *c, dx_prepared *m) {
         return DX_EINVAL;
     dx_opcode opcode = dx__prepared_opcode(m);
     dx_span plain = dx__prepared_payload(m);
-    if (!c || !c->pmd_on || dx__prepared_no_compress(m) || plain.len < c->pmd->threshold)
+    if (!c || !c->pmd_on || dx__prepared_no_compress(m) || plain.len < opts_of(c)->compress_min)
         return dx_conn_send_fragment(c, opcode, plain, true);
     dx_proto *p;
     int rc = sendable(c, &p);

@@ -50,7 +50,6 @@ typedef struct dx__pmd {
     dx_utf8_state utf8;  /* a compressed text message, validated once inflated */
     bool in_compressed;  /* the message being received has RSV1 */
     bool stream_started; /* streaming mode: its first piece was delivered */
-    size_t threshold;    /* messages shorter than this go uncompressed */
     size_t plain_len;    /* bytes so far of an uncompressed incoming message (the
                             proto's wire limit is looser with deflate on) */
 } dx__pmd;
