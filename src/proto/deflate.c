@@ -292,8 +292,7 @@ struct dx_deflate {
     size_t memory;             /* bytes zlib holds through zalloc */
     size_t max_message;        /* hard limit on one inflated message */
     int level, mem_level;      /* zlib compression level and memLevel */
-    int own_bits;              /* our compressor's window for zlib (9..15) */
-    uint8_t own_wire_bits;     /* ... as agreed on the wire (8..15) */
+    uint8_t own_bits;          /* our compressor's window as agreed (8..15) */
     int peer_bits;             /* our inflater's window (8..15) */
     bool own_reset;            /* reset the compressor after each message */
     bool peer_reset;           /* reset the inflater after each message */
@@ -365,8 +364,7 @@ int dx_deflate_create(dx_deflate **out, const dx_deflate_params *params, bool is
     d->level = cfg->level ? cfg->level : DX_DEFLATE_DEFAULT_LEVEL;
     d->mem_level = cfg->mem_level ? cfg->mem_level : DX_DEFLATE_DEFAULT_MEM_LEVEL;
     int own = is_server ? sb : cb;
-    d->own_bits = own < 9 ? 9 : own; /* zlib: no raw deflate with 8 (see header) */
-    d->own_wire_bits = (uint8_t)own;
+    d->own_bits = (uint8_t)own;
     d->peer_bits = is_server ? cb : sb;
     d->own_reset =
         is_server ? params->server_no_context_takeover : params->client_no_context_takeover;
@@ -396,7 +394,7 @@ size_t dx_deflate_memory(const dx_deflate *d) {
 }
 
 int dx_deflate_window_bits(const dx_deflate *d) {
-    return d ? d->own_wire_bits : 0;
+    return d ? d->own_bits : 0;
 }
 
 int dx_deflate_reset_compressor(dx_deflate *d) {
@@ -413,8 +411,8 @@ static int zinit_deflate(dx_deflate *d) {
     d->zd.zalloc = z_alloc;
     d->zd.zfree = z_free;
     d->zd.opaque = d;
-    int rc =
-        deflateInit2(&d->zd, d->level, Z_DEFLATED, -d->own_bits, d->mem_level, Z_DEFAULT_STRATEGY);
+    int zbits = d->own_bits < 9 ? 9 : d->own_bits; /* zlib: no raw deflate with 8 (see header) */
+    int rc = deflateInit2(&d->zd, d->level, Z_DEFLATED, -zbits, d->mem_level, Z_DEFAULT_STRATEGY);
     if (rc != Z_OK)
         return rc == Z_MEM_ERROR ? DX_ENOMEM : DX_EINVAL;
     d->z_init = true;
