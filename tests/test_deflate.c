@@ -33,10 +33,14 @@ static size_t next_cap(size_t cap) {
     return cap ? cap : 16 + (size_t)(dx_test_rand() % 4096);
 }
 
-/* Compress one message, its input cut by @split, output buffers of @cap bytes
- * (0: random sizes). Appends the payload to @out. */
-static int compress_msg(dx_deflate *d, const uint8_t *msg, size_t len, dx_split split, size_t cap,
-                        buf *out) {
+/* dx_deflate_compress and dx_deflate_inflate take the same arguments. */
+typedef int (*codec_fn)(dx_deflate *d, dx_span in, bool fin, uint8_t *out, size_t cap,
+                        size_t *consumed, size_t *written);
+
+/* Run one message through @fn, its input cut by @split, output buffers of @cap
+ * bytes (0: random sizes). Appends what comes out to @out. */
+static int run_msg(codec_fn fn, dx_deflate *d, const uint8_t *msg, size_t len, dx_split split,
+                   size_t cap, buf *out) {
     size_t off = 0;
     uint8_t *tmp = malloc(8192);
     int rc;
@@ -47,8 +51,7 @@ static int compress_msg(dx_deflate *d, const uint8_t *msg, size_t len, dx_split 
         size_t c = next_cap(cap);
         if (c > 8192)
             c = 8192;
-        rc = dx_deflate_compress(d, (dx_span){len ? msg + off : NULL, piece}, fin, tmp, c, &used,
-                                 &wrote);
+        rc = fn(d, (dx_span){len ? msg + off : NULL, piece}, fin, tmp, c, &used, &wrote);
         buf_put(out, tmp, wrote);
         off += used;
         if (rc == DX_ENOSPACE)
@@ -60,30 +63,16 @@ static int compress_msg(dx_deflate *d, const uint8_t *msg, size_t len, dx_split 
     return rc;
 }
 
-/* Inflate one message payload, cut by @split, into buffers of @cap bytes. */
+/* Compress one message (the payload of its frames). */
+static int compress_msg(dx_deflate *d, const uint8_t *msg, size_t len, dx_split split, size_t cap,
+                        buf *out) {
+    return run_msg(dx_deflate_compress, d, msg, len, split, cap, out);
+}
+
+/* Inflate one message payload. */
 static int inflate_msg(dx_deflate *d, const uint8_t *p, size_t len, dx_split split, size_t cap,
                        buf *out) {
-    size_t off = 0;
-    uint8_t *tmp = malloc(8192);
-    int rc;
-    for (;;) {
-        size_t piece = len - off ? dx_split_next(split, len - off) : 0;
-        bool fin = off + piece == len;
-        size_t used = 0, wrote = 0;
-        size_t c = next_cap(cap);
-        if (c > 8192)
-            c = 8192;
-        rc = dx_deflate_inflate(d, (dx_span){len ? p + off : NULL, piece}, fin, tmp, c, &used,
-                                &wrote);
-        buf_put(out, tmp, wrote);
-        off += used;
-        if (rc == DX_ENOSPACE)
-            continue;
-        if (rc != 0 || fin)
-            break;
-    }
-    free(tmp);
-    return rc;
+    return run_msg(dx_deflate_inflate, d, p, len, split, cap, out);
 }
 
 static dx_deflate_params params_of(int sbits, int cbits, bool snct, bool cnct) {
