@@ -80,8 +80,13 @@ extern "C" {
  *   server_no_context_takeover  ask the server to reset after each message
  *   client_no_context_takeover  announce that we reset after each message
  *   server_max_window_bits      largest window we let the server use (0: 15)
- *   client_max_window_bits      our compressor's window (0: 11); always offered
- *                               (with its value), so the server may lower it
+ *   client_max_window_bits      our compressor's window (0: 11). Always offered,
+ *                               so that the server may bound it: bare when 0 (as
+ *                               browsers offer it), with the value when set. Any
+ *                               answer 8..15 (absent: 15) is accepted, even one
+ *                               above the value offered (§7.1.2.2 lets a server
+ *                               ignore it); we then compress within the smaller
+ *                               of the answer and this window
  */
 typedef struct dx_deflate_config {
     bool server_no_context_takeover; /* see above */
@@ -92,7 +97,15 @@ typedef struct dx_deflate_config {
     uint8_t level;                   /* zlib level 1..9, 0: 6 (codec only) */
 } dx_deflate_config;
 
-/* What both sides agreed to (each field as it applies on the wire). */
+/*
+ * What both sides agreed to, as dx_deflate_create needs it: each field as it
+ * applies on the wire, except that a client (dx_deflate_check_answer) folds in
+ * what it does beyond the agreement. There client_no_context_takeover is also
+ * set when our config asked for it, and client_max_window_bits is the window
+ * our compressor uses: the smaller of ours and the one the server answered. The
+ * server inflates with the value it answered, never smaller, so every message
+ * we compress fits its window.
+ */
 typedef struct dx_deflate_params {
     bool server_no_context_takeover; /* the server's compressor resets per message */
     bool client_no_context_takeover; /* the client's compressor resets per message */
@@ -143,8 +156,10 @@ DX_API int dx_deflate_accept(const dx_deflate_config *cfg, const dx_ext *offers,
 
 /*
  * Client: write the offer for @cfg (NULL: defaults) into @out (@cap bytes,
- * NUL-terminated; *@len without the NUL), e.g.
- * "permessage-deflate; client_max_window_bits=11".
+ * NUL-terminated; *@len without the NUL): "permessage-deflate;
+ * client_max_window_bits" with the defaults, "permessage-deflate;
+ * server_max_window_bits=10; client_max_window_bits=9" with
+ * .server_max_window_bits = 10 and .client_max_window_bits = 9.
  * Returns 0, DX_ENOSPACE (*@len holds the length needed) or DX_EINVAL (window
  * bits outside 8..15, 0 aside).
  */
@@ -153,7 +168,11 @@ DX_API int dx_deflate_write_offer(const dx_deflate_config *cfg, char *out, size_
 /*
  * Client: validate the server's answer. @answer is the extension list of the
  * response (dx_ext_parse_value over dx_ws_response.extensions); @cfg is the
- * config the offer was written with (NULL: defaults). Fills @out.
+ * config the offer was written with (NULL: defaults). Fills @out for
+ * dx_deflate_create; its client_max_window_bits is the window our compressor
+ * will use, the smaller of @cfg's (0: 11) and the answer's (absent: 15). A
+ * client_max_window_bits above the value we offered is accepted (§7.1.2.2: the
+ * server may ignore our value; compressing within less than it allows is safe).
  *
  * Returns 0, or:
  *   DX_EDEFLATE_NONE        no permessage-deflate in @answer (not negotiated)
@@ -163,8 +182,7 @@ DX_API int dx_deflate_write_offer(const dx_deflate_config *cfg, char *out, size_
  *                           without a value or not a plain decimal 8..15;
  *                           server_max_window_bits above the value we offered,
  *                           or missing when we offered one; server_no_context_
- *                           takeover missing when we asked for it;
- *                           client_max_window_bits above our offer's value
+ *                           takeover missing when we asked for it
  *   DX_EINVAL               @cfg is invalid
  */
 DX_API int dx_deflate_check_answer(const dx_deflate_config *cfg, const dx_ext *answer,
@@ -247,9 +265,11 @@ DX_API int dx_deflate_inflate(dx_deflate *d, dx_span in, bool fin, uint8_t *out,
 /* Bytes zlib currently holds for @d (both halves), through its allocator. */
 DX_API size_t dx_deflate_memory(const dx_deflate *d);
 
-/* Our compressor's window as agreed on the wire (8..15): a message compressed
- * elsewhere with at most this window may be sent in place of our own output
- * (dx_deflate_reset_compressor). 0 when @d is NULL. */
+/* Our compressor's window (8..15): params' server_max_window_bits on a server,
+ * client_max_window_bits on a client, never above the window the peer inflates
+ * with. A message compressed elsewhere with at most this window may therefore
+ * be sent in place of our own output (dx_deflate_reset_compressor). 0 when @d
+ * is NULL. */
 DX_API int dx_deflate_window_bits(const dx_deflate *d);
 
 /*

@@ -225,6 +225,7 @@ int dx_deflate_accept(const dx_deflate_config *cfg, const dx_ext *offers, size_t
     return DX_EDEFLATE_NONE;
 }
 
+/* The client's compressor window: the configured one, or the default. */
 static int own_client_bits(const dx_deflate_config *cfg) {
     return cfg->client_max_window_bits ? cfg->client_max_window_bits
                                        : DX_DEFLATE_DEFAULT_WINDOW_BITS;
@@ -243,7 +244,14 @@ int dx_deflate_write_offer(const dx_deflate_config *cfg, char *out, size_t cap, 
         sb_put(&b, "; client_no_context_takeover");
     if (cfg->server_max_window_bits && cfg->server_max_window_bits < 15)
         sb_bits(&b, "server_max_window_bits", cfg->server_max_window_bits);
-    sb_bits(&b, "client_max_window_bits", own_client_bits(cfg));
+    /* Always offered, so that the server may bound our window (§7.1.2.2): with
+     * a value only when one was configured, bare otherwise, as browsers and
+     * Node's ws offer it. Either way any answer 8..15 is accepted, and our
+     * compressor uses the smaller of it and our own (dx_deflate_check_answer). */
+    if (cfg->client_max_window_bits)
+        sb_bits(&b, "client_max_window_bits", cfg->client_max_window_bits);
+    else
+        sb_put(&b, "; client_max_window_bits");
     return sb_finish(&b, len);
 }
 
@@ -269,18 +277,20 @@ int dx_deflate_check_answer(const dx_deflate_config *cfg, const dx_ext *answer, 
     int offered_s = cfg->server_max_window_bits && cfg->server_max_window_bits < 15
                         ? cfg->server_max_window_bits
                         : 0;
-    int offered_c = own_client_bits(cfg); /* always offered, with a value */
     if (offered_s && (el.bits[0] == 0 || el.bits[0] > offered_s))
         return DX_EDEFLATE_BAD_ANSWER; /* §7.1.2.1: must accept with <= value */
     if (cfg->server_no_context_takeover && !el.nct[0])
         return DX_EDEFLATE_BAD_ANSWER; /* §7.1.1.1: must accept it */
-    if (el.bits[1] > offered_c)
-        return DX_EDEFLATE_BAD_ANSWER;
+    /* §7.1.2.2: the answer's client_max_window_bits (absent: 15) bounds our
+     * window. Any value 8..15 is acceptable, even above the one we offered:
+     * compressing within a smaller window than the server inflates with is
+     * always safe, so our compressor takes the smaller of the two. */
+    int wire_c = el.bits[1] ? el.bits[1] : 15;
     if (out) {
         out->server_no_context_takeover = el.nct[0];
         out->client_no_context_takeover = el.nct[1] || cfg->client_no_context_takeover;
         out->server_max_window_bits = (uint8_t)(el.bits[0] ? el.bits[0] : 15);
-        out->client_max_window_bits = (uint8_t)(el.bits[1] ? el.bits[1] : offered_c);
+        out->client_max_window_bits = (uint8_t)min_int(own_client_bits(cfg), wire_c);
     }
     return 0;
 }
@@ -292,7 +302,8 @@ struct dx_deflate {
     size_t memory;             /* bytes zlib holds through zalloc */
     size_t max_message;        /* hard limit on one inflated message */
     int level, mem_level;      /* zlib compression level and memLevel */
-    uint8_t own_bits;          /* our compressor's window as agreed (8..15) */
+    uint8_t own_bits;          /* our compressor's window (8..15), never above
+                                  the window the peer inflates with */
     int peer_bits;             /* our inflater's window (8..15) */
     bool own_reset;            /* reset the compressor after each message */
     bool peer_reset;           /* reset the inflater after each message */
