@@ -14,9 +14,14 @@
  *     offered server_no_context_takeover is kept, and the answer parses as one
  *     permessage-deflate element that a client checks back to the same windows;
  *     a too-small buffer gives DX_ENOSPACE with the same length;
- *   - as an answer: dx_deflate_check_answer returns 0, DX_EDEFLATE_NONE or
- *     DX_EDEFLATE_BAD_ANSWER; on 0 the windows are 8..15 and within the config's
- *     offer, and a requested server_no_context_takeover was granted.
+ *   - as an answer: dx_deflate_check_answer returns exactly what an oracle
+ *     built on dx_deflate_parse_offer expects: DX_EDEFLATE_NONE without a
+ *     permessage-deflate element; DX_EDEFLATE_BAD_ANSWER for two of them, one
+ *     the offer rules refuse, a bare client_max_window_bits, a server window
+ *     above the one asked for (or none when one was), or server_no_context_
+ *     takeover missing when asked for; 0 otherwise (whatever client window
+ *     8..15 it states, §7.1.2.2), with the server's parameters as answered and
+ *     the client window min(ours, the answer's or 15), and a working codec.
  */
 #include "hs_fuzz.h"
 
@@ -24,6 +29,48 @@
 
 static uint8_t bits_of(uint8_t nibble) {
     return nibble >= 8 ? nibble : 0;
+}
+
+/* Does @e carry client_max_window_bits without a value (allowed in an offer only)? */
+static bool client_bits_bare(const dx_ext *e) {
+    for (size_t i = 0; i < e->num_params; i++)
+        if (!e->params[i].has_value &&
+            dx_span_eq_nocase(e->params[i].name, dx_span_cstr("client_max_window_bits")))
+            return true;
+    return false;
+}
+
+/* What dx_deflate_check_answer must return for @exts under @cfg; @want gets the
+ * params when that is 0. */
+static int answer_oracle(const dx_deflate_config *cfg, const dx_ext *exts, size_t n,
+                         dx_deflate_params *want) {
+    const dx_ext *found = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (!dx_span_eq_nocase(exts[i].name, dx_span_cstr("permessage-deflate")))
+            continue;
+        if (found)
+            return DX_EDEFLATE_BAD_ANSWER;
+        found = &exts[i];
+    }
+    if (!found)
+        return DX_EDEFLATE_NONE;
+    dx_deflate_params a;
+    if (dx_deflate_parse_offer(found, &a, NULL) != 0 || client_bits_bare(found))
+        return DX_EDEFLATE_BAD_ANSWER;
+    /* an absent server_max_window_bits reads as 15, above any value we ask for */
+    uint8_t asked = cfg->server_max_window_bits;
+    if (asked && asked < 15 && a.server_max_window_bits > asked)
+        return DX_EDEFLATE_BAD_ANSWER;
+    if (cfg->server_no_context_takeover && !a.server_no_context_takeover)
+        return DX_EDEFLATE_BAD_ANSWER;
+    uint8_t own =
+        cfg->client_max_window_bits ? cfg->client_max_window_bits : DX_DEFLATE_DEFAULT_WINDOW_BITS;
+    *want = a;
+    want->client_no_context_takeover =
+        a.client_no_context_takeover || cfg->client_no_context_takeover;
+    if (want->client_max_window_bits > own)
+        want->client_max_window_bits = own;
+    return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -95,20 +142,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
     /* as an answer, to a client */
     rc = dx_deflate_check_answer(&cfg, exts, n, &p);
-    fz_require(rc == 0 || rc == DX_EDEFLATE_NONE || rc == DX_EDEFLATE_BAD_ANSWER);
+    dx_deflate_params want;
+    fz_require(rc == answer_oracle(&cfg, exts, n, &want));
     if (rc == 0) {
         fz_require(p.server_max_window_bits >= 8 && p.server_max_window_bits <= 15);
         fz_require(p.client_max_window_bits >= 8 && p.client_max_window_bits <= 15);
-        if (cfg.server_max_window_bits && cfg.server_max_window_bits < 15)
-            fz_require(p.server_max_window_bits <= cfg.server_max_window_bits);
-        uint8_t own = cfg.client_max_window_bits ? cfg.client_max_window_bits
-                                                 : DX_DEFLATE_DEFAULT_WINDOW_BITS;
-        fz_require(p.client_max_window_bits <= own);
-        fz_require(!cfg.server_no_context_takeover || p.server_no_context_takeover);
-        fz_require(!cfg.client_no_context_takeover || p.client_no_context_takeover);
-        /* the agreed parameters make a working codec */
+        fz_require(p.server_no_context_takeover == want.server_no_context_takeover);
+        fz_require(p.client_no_context_takeover == want.client_no_context_takeover);
+        fz_require(p.server_max_window_bits == want.server_max_window_bits);
+        fz_require(p.client_max_window_bits == want.client_max_window_bits);
+        /* the agreed parameters make a working codec that compresses within the
+         * window the client uses */
         dx_deflate *d = NULL;
         fz_require(dx_deflate_create(&d, &p, false, &cfg, 0, NULL) == 0);
+        fz_require(dx_deflate_window_bits(d) == p.client_max_window_bits);
         dx_deflate_destroy(d);
     }
     free(v);
