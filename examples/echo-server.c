@@ -34,8 +34,9 @@
  *   --deflate-level N           zlib compression level, 1..9 (default 6)
  *   --deflate-min BYTES         send messages shorter than this uncompressed, >= 1
  *                               (default 64)
- * A value out of range (or --no-deflate with a --deflate-* flag) prints what is wrong
- * on stderr and exits 2; other bad usage exits 64. --cert and --key (PEM) serve wss://
+ * A command-line mistake (an unknown option, a missing or bad value, --no-deflate with
+ * a --deflate-* flag) prints what is wrong, naming the argument, on stderr and exits
+ * 2; --help prints the usage on stdout and exits 0. --cert and --key (PEM) serve wss://
  * (TLS 1.2/1.3) instead of ws://; given several times, the certificate is chosen by
  * the name the client asks for (SNI), the first being the default. --client-ca
  * requires a client certificate signed by one of those CAs (mTLS).
@@ -195,10 +196,20 @@ static void on_upgrade(dx_conn *c, const dx_ws_request *req, void *user) {
         return;
     }
     dx_accept_options opts = {0};
-    for (size_t i = 0; i < req->num_protocols && !opts.protocol.len; i++) /* client's order */
-        for (size_t j = 0; j < cfg.num_protocols; j++)
-            if (dx_span_eq(req->protocols[i], dx_span_cstr(cfg.protocols[j])))
-                opts.protocol = req->protocols[i];
+    if (dx_handshake_select_protocol(req, cfg.protocols, cfg.num_protocols, &opts.protocol) != 0) {
+        if (cfg.num_protocols) { /* none of the offers is one we were told to speak */
+            char body[512];
+            size_t n =
+                (size_t)snprintf(body, sizeof body, "no subprotocol in common: this server speaks");
+            for (size_t i = 0; i < cfg.num_protocols && n < sizeof body; i++)
+                n += (size_t)snprintf(body + n, sizeof body - n, " %s", cfg.protocols[i]);
+            if (n < sizeof body)
+                snprintf(body + n, sizeof body - n, "\n");
+            dx_conn_reject(c, 400, &ctype, 1, dx_span_cstr(body));
+            return;
+        }
+        opts.protocol = req->protocols[0]; /* an echo speaks whatever the client speaks */
+    }
     dx_conn_accept(c, &opts, user);
 }
 
@@ -265,27 +276,53 @@ static void *run_worker(void *arg) {
     return NULL;
 }
 
-static void usage(void) {
-    fprintf(stderr, "usage: echo-server [--port N] [--host H] [--unix PATH] [--threads N]\n"
-                    "                   [--protocol P]... [--origin O]... [--require-auth TOKEN]\n"
-                    "                   [--max-message BYTES] [--commands] [--ping-interval MS]\n"
-                    "                   [--no-deflate] [--deflate-server-window N]\n"
-                    "                   [--deflate-client-window N]\n"
-                    "                   [--deflate-server-no-context-takeover]\n"
-                    "                   [--deflate-client-no-context-takeover]\n"
-                    "                   [--deflate-mem-level N] [--deflate-level N]\n"
-                    "                   [--deflate-min BYTES] [--cert FILE --key FILE]...\n"
-                    "                   [--client-ca FILE]\n");
-    exit(64);
+static void usage(FILE *f) {
+    fprintf(f, "usage: echo-server [--port N] [--host H] [--unix PATH] [--threads N]\n"
+               "                   [--protocol P]... [--origin O]... [--require-auth TOKEN]\n"
+               "                   [--max-message BYTES] [--commands] [--ping-interval MS]\n"
+               "                   [--no-deflate] [--deflate-server-window N]\n"
+               "                   [--deflate-client-window N]\n"
+               "                   [--deflate-server-no-context-takeover]\n"
+               "                   [--deflate-client-no-context-takeover]\n"
+               "                   [--deflate-mem-level N] [--deflate-level N]\n"
+               "                   [--deflate-min BYTES] [--cert FILE --key FILE]...\n"
+               "                   [--client-ca FILE]\n"
+               "(the comment at the top of examples/echo-server.c says what each does)\n");
 }
 
-static unsigned long number(const char *s, unsigned long max) {
+/* A command-line mistake: name it, exit 2. */
+static void bad_usage(const char *arg, const char *why) {
+    fprintf(stderr, "echo-server: %s: %s (see echo-server --help)\n", arg, why);
+    exit(2);
+}
+
+static unsigned long number(const char *flag, const char *s, unsigned long max) {
     char *end;
     errno = 0;
     unsigned long v = strtoul(s, &end, 10);
-    if (errno || *end || end == s || v > max)
-        usage();
+    if (s[0] < '0' || s[0] > '9' || errno || *end || v > max) {
+        char why[96];
+        snprintf(why, sizeof why, "'%s' is not a number from 0 to %lu", s, max);
+        bad_usage(flag, why);
+    }
     return v;
+}
+
+/* Append @v to a list of at most MAX_LIST entries. */
+static void add_to(const char *flag, const char *v, const char **list, size_t *n) {
+    if (*n == MAX_LIST)
+        bad_usage(flag, "given too many times (at most 16)");
+    list[(*n)++] = v;
+}
+
+static bool takes_value(const char *a) {
+    static const char *const valued[] = {
+        "--port",         "--host",        "--unix", "--threads", "--protocol",  "--origin",
+        "--require-auth", "--max-message", "--cert", "--key",     "--client-ca", "--ping-interval"};
+    for (size_t i = 0; i < sizeof valued / sizeof valued[0]; i++)
+        if (strcmp(a, valued[i]) == 0)
+            return true;
+    return false;
 }
 
 static void parse_args(int argc, char **argv) {
@@ -295,44 +332,51 @@ static void parse_args(int argc, char **argv) {
         bool takes = true;
         int d = deflate_flag("echo-server", a, v, &cfg.deflate, &cfg.compress_min);
         if (d < 0)
-            usage();
+            bad_usage(a, v ? "unknown --deflate-* option" : "needs a value");
         if (d) {
             cfg.deflate_flags = true;
             takes = d == 2;
+        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            exit(0);
         } else if (strcmp(a, "--commands") == 0) {
             cfg.commands = true;
             takes = false;
         } else if (strcmp(a, "--no-deflate") == 0) {
             cfg.no_deflate = true;
             takes = false;
+        } else if (!takes_value(a)) {
+            bad_usage(a, a[0] == '-' ? "unknown option" : "unexpected argument");
         } else if (!v) {
-            usage();
+            bad_usage(a, "needs a value");
         } else if (strcmp(a, "--port") == 0) {
-            cfg.port = (unsigned)number(v, 65535);
+            cfg.port = (unsigned)number(a, v, 65535);
         } else if (strcmp(a, "--host") == 0) {
             cfg.host = v;
         } else if (strcmp(a, "--unix") == 0) {
             cfg.unix_path = v;
         } else if (strcmp(a, "--threads") == 0) {
-            cfg.threads = (unsigned)number(v, 256);
-        } else if (strcmp(a, "--protocol") == 0 && cfg.num_protocols < MAX_LIST) {
-            cfg.protocols[cfg.num_protocols++] = v;
-        } else if (strcmp(a, "--origin") == 0 && cfg.num_origins < MAX_LIST) {
-            cfg.origins[cfg.num_origins++] = v;
+            cfg.threads = (unsigned)number(a, v, 256);
+            if (cfg.threads == 0)
+                bad_usage(a, "must be at least 1");
+        } else if (strcmp(a, "--protocol") == 0) {
+            add_to(a, v, cfg.protocols, &cfg.num_protocols);
+        } else if (strcmp(a, "--origin") == 0) {
+            add_to(a, v, cfg.origins, &cfg.num_origins);
         } else if (strcmp(a, "--require-auth") == 0) {
             cfg.auth_token = v;
         } else if (strcmp(a, "--max-message") == 0) {
-            cfg.max_message = number(v, (unsigned long)1 << 40);
-        } else if (strcmp(a, "--cert") == 0 && cfg.num_certs < MAX_LIST) {
-            cfg.cert_files[cfg.num_certs++] = v;
-        } else if (strcmp(a, "--key") == 0 && cfg.num_keys < MAX_LIST) {
-            cfg.key_files[cfg.num_keys++] = v;
+            cfg.max_message = number(a, v, (unsigned long)1 << 40);
+        } else if (strcmp(a, "--cert") == 0) {
+            add_to(a, v, cfg.cert_files, &cfg.num_certs);
+        } else if (strcmp(a, "--key") == 0) {
+            add_to(a, v, cfg.key_files, &cfg.num_keys);
         } else if (strcmp(a, "--client-ca") == 0) {
             cfg.client_ca = v;
         } else if (strcmp(a, "--ping-interval") == 0) {
-            cfg.ping_interval_ms = (uint32_t)number(v, UINT32_MAX);
+            cfg.ping_interval_ms = (uint32_t)number(a, v, UINT32_MAX);
         } else {
-            usage();
+            bad_usage(a, "unknown option");
         }
         if (takes)
             i++;
@@ -341,9 +385,12 @@ static void parse_args(int argc, char **argv) {
         fprintf(stderr, "echo-server: --no-deflate contradicts the --deflate-* flags\n");
         exit(2);
     }
-    if (cfg.threads == 0 || (cfg.unix_path && cfg.threads > 1) || cfg.num_certs != cfg.num_keys ||
-        (cfg.client_ca && !cfg.num_certs))
-        usage();
+    if (cfg.unix_path && cfg.threads > 1)
+        bad_usage("--threads", "a Unix socket is served by one thread");
+    if (cfg.num_certs != cfg.num_keys)
+        bad_usage("--cert", "each --cert needs its --key, in the same order");
+    if (cfg.client_ca && !cfg.num_certs)
+        bad_usage("--client-ca", "needs --cert and --key (it is for wss://)");
 }
 
 int main(int argc, char **argv) {

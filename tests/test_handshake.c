@@ -802,6 +802,16 @@ static const dx_request_options chat_opts = {
     .extensions = "permessage-deflate; client_max_window_bits, x-webkit-deflate-frame",
 };
 
+/* The same offer, taking an answer without a subprotocol (the RFC's rule), for the
+ * checks that are not about the subprotocol. */
+static const dx_request_options chat_opts_optional = {
+    .host = "server.example.com",
+    .protocols = chat_protos,
+    .num_protocols = 2,
+    .extensions = "permessage-deflate; client_max_window_bits, x-webkit-deflate-frame",
+    .protocol_optional = true,
+};
+
 TEST(rfc6455_1_3_example_response_is_accepted) {
     dx_ws_response r;
     CHECK_RC(check_resp(rfc_response, &chat_opts, &r), 0);
@@ -823,22 +833,28 @@ TEST(rfc6455_4_1_check1_status_must_be_101) {
 }
 
 TEST(rfc6455_4_1_check2_upgrade_websocket) {
-    CHECK_RC(check_resp(R_101 R_CONN R_ACC "\r\n", &chat_opts, NULL), DX_EHS_RESP_NO_UPGRADE);
-    CHECK_RC(check_resp(R_101 "Upgrade: h2c\r\n" R_CONN R_ACC "\r\n", &chat_opts, NULL),
+    CHECK_RC(check_resp(R_101 R_CONN R_ACC "\r\n", &chat_opts_optional, NULL),
              DX_EHS_RESP_NO_UPGRADE);
-    CHECK_RC(check_resp(R_101 "Upgrade: websocket, h2c\r\n" R_CONN R_ACC "\r\n", &chat_opts, NULL),
+    CHECK_RC(check_resp(R_101 "Upgrade: h2c\r\n" R_CONN R_ACC "\r\n", &chat_opts_optional, NULL),
              DX_EHS_RESP_NO_UPGRADE);
-    CHECK_RC(check_resp(R_101 "Upgrade: \r\n" R_CONN R_ACC "\r\n", &chat_opts, NULL),
+    CHECK_RC(check_resp(R_101 "Upgrade: websocket, h2c\r\n" R_CONN R_ACC "\r\n",
+                        &chat_opts_optional, NULL),
              DX_EHS_RESP_NO_UPGRADE);
-    CHECK_RC(check_resp(R_101 "Upgrade: WebSocket\r\n" R_CONN R_ACC "\r\n", &chat_opts, NULL), 0);
+    CHECK_RC(check_resp(R_101 "Upgrade: \r\n" R_CONN R_ACC "\r\n", &chat_opts_optional, NULL),
+             DX_EHS_RESP_NO_UPGRADE);
+    CHECK_RC(
+        check_resp(R_101 "Upgrade: WebSocket\r\n" R_CONN R_ACC "\r\n", &chat_opts_optional, NULL),
+        0);
 }
 
 TEST(rfc6455_4_1_check3_connection_upgrade) {
-    CHECK_RC(check_resp(R_101 R_UPG R_ACC "\r\n", &chat_opts, NULL), DX_EHS_RESP_NO_CONNECTION);
-    CHECK_RC(check_resp(R_101 R_UPG "Connection: close\r\n" R_ACC "\r\n", &chat_opts, NULL),
+    CHECK_RC(check_resp(R_101 R_UPG R_ACC "\r\n", &chat_opts_optional, NULL),
              DX_EHS_RESP_NO_CONNECTION);
-    CHECK_RC(check_resp(R_101 R_UPG "connection: keep-alive, UPGRADE\r\n" R_ACC "\r\n", &chat_opts,
-                        NULL),
+    CHECK_RC(
+        check_resp(R_101 R_UPG "Connection: close\r\n" R_ACC "\r\n", &chat_opts_optional, NULL),
+        DX_EHS_RESP_NO_CONNECTION);
+    CHECK_RC(check_resp(R_101 R_UPG "connection: keep-alive, UPGRADE\r\n" R_ACC "\r\n",
+                        &chat_opts_optional, NULL),
              0);
 }
 
@@ -865,32 +881,32 @@ TEST(rfc6455_4_1_check5_extensions_must_have_been_offered) {
     dx_ws_response r;
     CHECK_RC(check_resp(R_101 R_UPG R_CONN R_ACC "Sec-WebSocket-Extensions: permessage-deflate; "
                                                  "server_no_context_takeover\r\n\r\n",
-                        &chat_opts, &r),
+                        &chat_opts_optional, &r),
              0);
     CHECK_SPAN_STR(r.extensions, "permessage-deflate; server_no_context_takeover");
     CHECK_RC(check_resp(R_101 R_UPG R_CONN R_ACC
                         "Sec-WebSocket-Extensions: X-WebKit-Deflate-Frame\r\n\r\n",
-                        &chat_opts, NULL),
+                        &chat_opts_optional, NULL),
              0);
     CHECK_RC(check_resp(R_101 R_UPG R_CONN R_ACC "Sec-WebSocket-Extensions: x-other\r\n\r\n",
-                        &chat_opts, NULL),
+                        &chat_opts_optional, NULL),
              DX_EHS_EXTENSION_NOT_OFFERED);
     CHECK_RC(check_resp(R_101 R_UPG R_CONN R_ACC
                         "Sec-WebSocket-Extensions: permessage-deflate, x-other\r\n\r\n",
-                        &chat_opts, NULL),
+                        &chat_opts_optional, NULL),
              DX_EHS_EXTENSION_NOT_OFFERED);
     CHECK_RC(check_resp(R_101 R_UPG R_CONN R_ACC
                         "Sec-WebSocket-Extensions: permessage-deflate;\r\n\r\n",
-                        &chat_opts, NULL),
+                        &chat_opts_optional, NULL),
              DX_EHS_EXTENSION_NOT_OFFERED);
-    CHECK_RC(
-        check_resp(R_101 R_UPG R_CONN R_ACC "Sec-WebSocket-Extensions: \r\n\r\n", &chat_opts, NULL),
-        DX_EHS_EXTENSION_NOT_OFFERED);
+    CHECK_RC(check_resp(R_101 R_UPG R_CONN R_ACC "Sec-WebSocket-Extensions: \r\n\r\n",
+                        &chat_opts_optional, NULL),
+             DX_EHS_EXTENSION_NOT_OFFERED);
     /* §11.3.2: at most once in a response */
     CHECK_RC(check_resp(R_101 R_UPG R_CONN R_ACC
                         "Sec-WebSocket-Extensions: permessage-deflate\r\n"
                         "Sec-WebSocket-Extensions: x-webkit-deflate-frame\r\n\r\n",
-                        &chat_opts, NULL),
+                        &chat_opts_optional, NULL),
              DX_EHS_EXTENSION_NOT_OFFERED);
     /* none offered */
     CHECK_RC(check_resp(R_101 R_UPG R_CONN R_ACC
@@ -930,6 +946,58 @@ TEST(rfc6455_4_1_check6_subprotocol_must_have_been_offered) {
     CHECK_RC(check_resp(R_101 R_UPG R_CONN R_ACC "Sec-WebSocket-Protocol: chat\r\n\r\n", &no_protos,
                         NULL),
              DX_EHS_PROTOCOL_NOT_OFFERED);
+}
+
+/* The Fetch standard's "establish a WebSocket connection" (what browsers do): an
+ * answer without Sec-WebSocket-Protocol fails when the request offered some. */
+TEST(fetch_websocket_subprotocol_offered_answer_without_one_fails) {
+    CHECK_RC(check_resp(R_101 R_UPG R_CONN R_ACC "\r\n", &chat_opts, NULL), DX_EHS_NO_PROTOCOL);
+    /* the RFC 6455 §4.1 rule, on request */
+    dx_ws_response r;
+    CHECK_RC(check_resp(R_101 R_UPG R_CONN R_ACC "\r\n", &chat_opts_optional, &r), 0);
+    CHECK_SPAN_STR(r.protocol, "");
+    /* nothing offered: nothing expected */
+    dx_request_options none = {.host = "h"};
+    CHECK_RC(check_resp(R_101 R_UPG R_CONN R_ACC "\r\n", &none, NULL), 0);
+    CHECK_RC(check_resp(R_101 R_UPG R_CONN R_ACC "\r\n", NULL, NULL), 0);
+    /* a protocol that was offered still has to match, optional or not */
+    CHECK_RC(check_resp(R_101 R_UPG R_CONN R_ACC "Sec-WebSocket-Protocol: mqtt\r\n\r\n",
+                        &chat_opts_optional, NULL),
+             DX_EHS_PROTOCOL_NOT_OFFERED);
+    CHECK_EQ_INT(dx_handshake_refusal_status(DX_EHS_NO_PROTOCOL), 400);
+}
+
+/* The server's choice: the client's first offer that the server speaks. */
+TEST(rfc6455_4_2_2_select_protocol_in_the_clients_order) {
+    static const char req_head[] = "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n"
+                                   "Connection: Upgrade\r\n"
+                                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                                   "Sec-WebSocket-Version: 13\r\n"
+                                   "Sec-WebSocket-Protocol: v2.chat, chat\r\n"
+                                   "Sec-WebSocket-Protocol: Chat\r\n\r\n";
+    dx_http_header h[16];
+    dx_http_request hreq;
+    REQUIRE(dx_http_parse_request((const uint8_t *)req_head, sizeof req_head - 1, &hreq, h, 16) ==
+            0);
+    dx_ws_request req;
+    REQUIRE(dx_handshake_check_request(&hreq, &req) == 0);
+    static const char *const both[] = {"chat", "v2.chat"};
+    static const char *const upper[] = {"Chat"};
+    static const char *const other[] = {"mqtt", "CHAT"};
+    dx_span out = dx_span_cstr("junk");
+    CHECK_RC(dx_handshake_select_protocol(&req, both, 2, &out), 0);
+    CHECK_SPAN_STR(out, "v2.chat"); /* the client listed it first */
+    CHECK_RC(dx_handshake_select_protocol(&req, upper, 1, &out), 0);
+    CHECK_SPAN_STR(out, "Chat"); /* exact, case-sensitive */
+    CHECK_RC(dx_handshake_select_protocol(&req, other, 2, &out), DX_EHS_NO_PROTOCOL);
+    CHECK_SPAN_STR(out, "");
+    CHECK_RC(dx_handshake_select_protocol(&req, NULL, 0, &out), DX_EHS_NO_PROTOCOL);
+    CHECK_RC(dx_handshake_select_protocol(&req, NULL, 1, &out), DX_EINVAL);
+    CHECK_RC(dx_handshake_select_protocol(NULL, both, 2, &out), DX_EINVAL);
+    CHECK_RC(dx_handshake_select_protocol(&req, both, 2, NULL), DX_EINVAL);
+    req.num_protocols = 0; /* a client that offered none gets none, whatever we speak */
+    CHECK_RC(dx_handshake_select_protocol(&req, both, 2, &out), 0);
+    CHECK_SPAN_STR(out, "");
 }
 
 TEST(rfc6455_4_1_response_checks_in_order) {

@@ -204,6 +204,62 @@ TEST(server_101_bytes_carry_the_protocol_and_extra_headers) {
     nu_loop_finish(l);
 }
 
+/* The automatic accept (no on_upgrade) with the server's subprotocols: the client's
+ * first offer the server speaks; none in common: 400 (browsers fail a 101 naming none
+ * after an offer) or, under DX_PROTOCOL_FIRST_OFFERED, the client's first offer. */
+static int auto_accept_status(dx_protocol_policy policy, const char *offer, char *chosen,
+                              size_t cap) {
+    dx_loop *l = nu_loop();
+    nu_rec r = {0};
+    static const char *const speaks[] = {"chat", "superchat"};
+    dx_server_options o = {.callbacks = nu_callbacks,
+                           .user = &r,
+                           .protocols = speaks,
+                           .num_protocols = 2,
+                           .protocol_policy = policy};
+    dx_server *s = NULL;
+    if (nu_server(&s, l, &o) != 0) {
+        nu_loop_finish(l);
+        return -1;
+    }
+    char extra[256] = "";
+    if (offer)
+        snprintf(extra, sizeof extra, "Sec-WebSocket-Protocol: %s\r\n", offer);
+    nu_in in = {0};
+    int status;
+    int fd = nu_raw_ws_connect(l, dx_server_port(s), "/p", extra, &in, &status, false);
+    chosen[0] = '\0';
+    const char *h = strstr((const char *)in.b, "Sec-WebSocket-Protocol: ");
+    if (h && h < (const char *)in.b + nu_head_len(&in)) {
+        h += strlen("Sec-WebSocket-Protocol: ");
+        size_t n = strcspn(h, "\r");
+        snprintf(chosen, cap, "%.*s", (int)n, h);
+    }
+    if (status == 400)
+        CHECK(nu_in_has(&in, "no subprotocol in common"));
+    CHECK_EQ_INT(r.opens, status == 101);
+    if (fd >= 0)
+        close(fd);
+    CHECK_RUN_UNTIL(l, dx_server_connections(s) == 0, 3000);
+    dx_server_destroy(s);
+    nu_loop_finish(l);
+    return status;
+}
+
+TEST(rfc6455_4_2_2_automatic_accept_chooses_the_clients_first_supported_protocol) {
+    char chosen[64];
+    CHECK_EQ_INT(auto_accept_status(DX_PROTOCOL_REFUSE, "mqtt, superchat, chat", chosen, 64), 101);
+    CHECK(strcmp(chosen, "superchat") == 0);
+    CHECK_EQ_INT(auto_accept_status(DX_PROTOCOL_REFUSE, NULL, chosen, 64), 101);
+    CHECK(strcmp(chosen, "") == 0);
+    /* none in common */
+    CHECK_EQ_INT(auto_accept_status(DX_PROTOCOL_REFUSE, "mqtt, Chat", chosen, 64), 400);
+    CHECK_EQ_INT(auto_accept_status(DX_PROTOCOL_FIRST_OFFERED, "mqtt, Chat", chosen, 64), 101);
+    CHECK(strcmp(chosen, "mqtt") == 0);
+    CHECK_EQ_INT(auto_accept_status(DX_PROTOCOL_FIRST_OFFERED, "Chat, chat", chosen, 64), 101);
+    CHECK(strcmp(chosen, "chat") == 0); /* a supported one still wins */
+}
+
 /* ---- refusals ----------------------------------------------------------------------------- */
 
 typedef struct reject_ctx {
@@ -894,6 +950,12 @@ TEST(server_create_errors) {
     CHECK_RC(dx_server_create(&s, l, &u), DX_EINVAL);
     CHECK_RC(dx_server_create(&s, l, NULL), DX_EINVAL);
     CHECK_RC(dx_server_create(NULL, l, &o), DX_EINVAL);
+    dx_server_options p = {.host = "127.0.0.1", .num_protocols = 1};
+    CHECK_RC(dx_server_create(&s, l, &p), DX_EINVAL); /* a count without a list */
+    static const char *const holes[] = {"chat", NULL};
+    p.protocols = holes;
+    p.num_protocols = 2;
+    CHECK_RC(dx_server_create(&s, l, &p), DX_EINVAL);
     CHECK(s == keep);
     nu_loop_finish(l);
 }

@@ -122,6 +122,7 @@ DX_API int dx_random_bytes(uint8_t *buf, size_t len);
     X(HS_BAD_ACCEPT,         -1254, "Sec-WebSocket-Accept does not match the key")         \
     X(HS_PROTOCOL_NOT_OFFERED, -1255, "server chose a subprotocol we did not offer")       \
     X(HS_EXTENSION_NOT_OFFERED, -1256, "server chose an extension we did not offer")       \
+    X(HS_NO_PROTOCOL,        -1249, "no subprotocol in common: the client offered some, none was chosen") \
     X(HS_BAD_URL,            -1257, "malformed WebSocket URL")                            \
     /* WebSocket URLs (RFC 6455 §3, RFC 3986), more precise than HS_BAD_URL */              \
     X(URL_SCHEME,            -1258, "URL scheme is not ws or wss")                         \

@@ -30,6 +30,10 @@ extern "C" {
 typedef struct dx_client_options {
     const char *const *protocols; /* subprotocols to offer, in preference order */
     size_t num_protocols;
+    bool protocol_optional;        /* accept a server that answers without choosing one
+                                      of them (RFC 6455 allows it); false, the default:
+                                      fail the handshake with DX_EHS_NO_PROTOCOL, as a
+                                      browser does */
     const char *origin;            /* Origin header; NULL: none */
     const dx_http_header *headers; /* extra request headers (Authorization, Cookie...) */
     size_t num_headers;

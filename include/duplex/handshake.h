@@ -127,13 +127,31 @@ typedef struct dx_ws_request {
 DX_API int dx_handshake_check_request(const dx_http_request *req, dx_ws_request *out);
 
 /* The HTTP status a server answers a failed check with (table above), 431 for
- * DX_EHTTP_HEAD_TOO_LARGE and DX_EHTTP_TOO_MANY_HEADERS, 400 for other DX_EHTTP_*;
- * DX_EINVAL for any other code (0, client-side DX_EHS_* codes, -errno...). */
+ * DX_EHTTP_HEAD_TOO_LARGE and DX_EHTTP_TOO_MANY_HEADERS, 400 for other DX_EHTTP_*
+ * and for DX_EHS_NO_PROTOCOL (dx_handshake_select_protocol); DX_EINVAL for any
+ * other code (0, client-side DX_EHS_* codes, -errno...). */
 DX_API int dx_handshake_refusal_status(int err);
 
 /* Compute Sec-WebSocket-Accept for @key (§4.2.2: base64(SHA-1(key + GUID))).
  * Writes exactly DX_ACCEPT_LEN bytes, no NUL. */
 DX_API void dx_handshake_accept_key(dx_span key, char out[DX_ACCEPT_LEN]);
+
+/*
+ * Choose the subprotocol to answer @req with: the first of the client's offers (its
+ * preference order) that is in @supported (exact, case-sensitive match). *@out is
+ * that offer (a span into the request), or empty.
+ *
+ * A browser that offered subprotocols fails a 101 naming none (1006 in the page), so
+ * when this returns DX_EHS_NO_PROTOCOL a server that serves browsers should refuse
+ * the upgrade (dx_handshake_write_refusal gives a 400 saying why) or pick one of the
+ * offers it can honour, rather than answer without one.
+ *
+ * Returns 0 (a match, or the client offered nothing: *@out empty), or:
+ *   DX_EHS_NO_PROTOCOL  the client offered subprotocols and none is supported
+ *   DX_EINVAL           @req or @out NULL, or @supported NULL with a count
+ */
+DX_API int dx_handshake_select_protocol(const dx_ws_request *req, const char *const *supported,
+                                        size_t num_supported, dx_span *out);
 
 /* What the server answers with. Zero-initialise and set what applies. */
 typedef struct dx_accept_options {
@@ -198,6 +216,9 @@ typedef struct dx_request_options {
     const char *extensions;        /* Sec-WebSocket-Extensions offer; NULL: none */
     const dx_http_header *headers; /* extra headers (Authorization, Cookie...) */
     size_t num_headers;
+    bool protocol_optional; /* accept a 101 that names no subprotocol although we
+                               offered some (RFC 6455 allows it); false: refuse it
+                               with DX_EHS_NO_PROTOCOL, as browsers do */
 } dx_request_options;
 
 /*
@@ -248,6 +269,9 @@ typedef struct dx_ws_response {
  *                              header, or more than one (§11.3.2)
  *   DX_EHS_PROTOCOL_NOT_OFFERED   a subprotocol we did not offer (exact match), an
  *                              empty one, a list, or more than one header (§11.3.4)
+ *   DX_EHS_NO_PROTOCOL         no subprotocol although we offered some, unless
+ *                              opts->protocol_optional (browsers fail such an answer:
+ *                              the Fetch standard's WebSocket algorithm, Chromium)
  *   DX_EINVAL                  opts->extensions is itself malformed (an offer that
  *                              dx_handshake_write_request refuses)
  */

@@ -28,6 +28,16 @@ extern "C" {
 
 typedef struct dx_server dx_server;
 
+/* What the automatic accept (no on_upgrade) does when a client offers subprotocols
+ * and none of them is in dx_server_options.protocols. A browser fails a 101 that
+ * names no subprotocol after it offered some, so answering without one is not an
+ * option here (an on_upgrade hook may still do it). */
+typedef enum dx_protocol_policy {
+    DX_PROTOCOL_REFUSE = 0,    /* 400 with a body saying no subprotocol is in common */
+    DX_PROTOCOL_FIRST_OFFERED, /* answer with the client's first offer (as Node's ws
+                                  does): for servers indifferent to it, an echo, a relay */
+} dx_protocol_policy;
+
 typedef struct dx_server_options {
     const char *host;       /* address to bind: an IPv4 or IPv6 literal, or a name;
                                NULL: every interface ("::" dual-stack, or 0.0.0.0
@@ -48,12 +58,23 @@ typedef struct dx_server_options {
     const dx_tls_server_config *tls;
     dx_conn_callbacks callbacks; /* copied; shared by every connection */
 
+    /* The subprotocols this server speaks (copied), for the automatic accept: the
+       client's first offer found here is chosen (dx_handshake_select_protocol); a
+       client that offers none gets none; an offer with no match is handled by
+       protocol_policy. Ignored when on_upgrade is set (it decides). */
+    const char *const *protocols;
+    size_t num_protocols;
+    dx_protocol_policy protocol_policy;
+
     /*
      * Called for each valid upgrade request (RFC 6455 §4.2.1 checked). Decide with
      * dx_conn_accept or dx_conn_reject, during the call or later (the request then
      * stays valid until the decision; reading is paused; handshake_timeout_ms still
      * applies, and a connection that dies while pending gets on_close). NULL:
-     * accept every request, choosing no subprotocol. @user is the server's.
+     * accept every request, with the subprotocol chosen by protocols and
+     * protocol_policy. A hook that accepts a client which offered subprotocols
+     * should name one (dx_handshake_select_protocol): browsers fail the connection
+     * otherwise. @user is the server's.
      */
     void (*on_upgrade)(dx_conn *c, const dx_ws_request *req, void *user);
 
@@ -69,7 +90,8 @@ typedef struct dx_server_options {
 /*
  * Create a server listening on @loop. @opts is copied (the strings too).
  * Returns 0 and stores the server in *@out, or:
- *   DX_EINVAL    @opts NULL, a bad host literal, or a Unix path too long
+ *   DX_EINVAL    @opts NULL, a bad host literal, a Unix path too long, or a NULL
+ *                protocols list (or entry) with num_protocols
  *   DX_ERESOLVE  @opts->host is a name that did not resolve (resolution blocks here,
  *                once, at start-up)
  *   DX_ETLS_CONFIG  a certificate or key could not be loaded (or they do not match)

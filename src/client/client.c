@@ -475,6 +475,7 @@ static int prepare(client *cl, const dx_url *url) {
                              .num_protocols = o->num_protocols,
                              .headers = o->headers,
                              .num_headers = o->num_headers,
+                             .protocol_optional = o->protocol_optional,
                              .extensions = cl->cfg->deflate_on ? cl->cfg->deflate_offer : NULL};
     rc = dx_client_handshake_init(&cl->hs, NULL);
     size_t need = 0;

@@ -157,6 +157,7 @@ int dx_handshake_refusal_status(int err) {
     case DX_EHS_BAD_PROTOCOL:
     case DX_EHS_BAD_EXTENSIONS:
     case DX_EHS_TOO_MANY:
+    case DX_EHS_NO_PROTOCOL:
     case DX_EHTTP_NUL:
     case DX_EHTTP_BARE_CR:
     case DX_EHTTP_BARE_LF:
@@ -250,6 +251,20 @@ static bool extensions_valid(dx_span v) {
     size_t ne = 0, np = 0;
     return dx__span_is_field_value(v) &&
            dx_ext_parse_value(v, exts, DX_MAX_EXTENSIONS, &ne, params, DX_MAX_EXT_PARAMS, &np) == 0;
+}
+
+int dx_handshake_select_protocol(const dx_ws_request *req, const char *const *supported,
+                                 size_t num_supported, dx_span *out) {
+    if (!req || !out || (num_supported && !supported))
+        return DX_EINVAL;
+    for (size_t i = 0; i < req->num_protocols; i++) /* the client's preference order */
+        for (size_t j = 0; j < num_supported; j++)
+            if (supported[j] && dx_span_eq(req->protocols[i], dx_span_cstr(supported[j]))) {
+                *out = req->protocols[i];
+                return 0;
+            }
+    *out = (dx_span){0};
+    return req->num_protocols ? DX_EHS_NO_PROTOCOL : 0;
 }
 
 int dx_handshake_write_accept(const dx_ws_request *req, const dx_accept_options *opts, uint8_t *out,
@@ -456,12 +471,16 @@ static int check_extensions(const dx_request_options *opts, const dx_http_header
     return 0;
 }
 
-/* §4.1 client check 6: at most one subprotocol, and one we offered. */
+/* §4.1 client check 6: at most one subprotocol, and one we offered. With none
+ * chosen after we offered some, the browser's rule (the Fetch standard's "establish
+ * a WebSocket connection") fails the connection; the RFC allows it. */
 static int check_protocol(const dx_request_options *opts, const dx_http_header *h, size_t n,
                           dx_span *chosen) {
     size_t count = dx_http_header_count(h, n, "Sec-WebSocket-Protocol");
-    if (count == 0)
-        return 0;
+    if (count == 0) {
+        bool offered_some = opts && opts->protocols && opts->num_protocols > 0;
+        return offered_some && !opts->protocol_optional ? DX_EHS_NO_PROTOCOL : 0;
+    }
     if (count > 1) /* §11.3.4: MUST NOT appear more than once in a response */
         return DX_EHS_PROTOCOL_NOT_OFFERED;
     dx_span v = dx_http_header_find(h, n, "Sec-WebSocket-Protocol")->value;

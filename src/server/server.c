@@ -63,8 +63,10 @@ struct dx_server {
     dx_tls_ctx *tls;           /* wss, or NULL */
     dx_deflate_config deflate; /* permessage-deflate, when deflate_on */
     bool deflate_on;
-    char *unix_path; /* copied; NULL for TCP */
-    dx_conn *conns;  /* every connection, opening or open */
+    char *unix_path;       /* copied; NULL for TCP */
+    char **protocols;      /* opts.protocols copied: the pointers, then the strings */
+    size_t protocols_size; /* bytes of that block */
+    dx_conn *conns;        /* every connection, opening or open */
     size_t num_conns;
     bool shutting_down;
     bool destroyed;
@@ -148,10 +150,21 @@ static void decide(dx_conn *c, dx_server *s) {
                                            hs->r->pmd_answer, sizeof hs->r->pmd_answer, &n) == 0)
         hs->r->pmd = true;
     hs->pending = PENDING_UPGRADE;
-    if (s->opts.on_upgrade)
+    if (s->opts.on_upgrade) {
         s->opts.on_upgrade(c, &hs->r->ws, s->opts.user);
-    else
-        dx_conn_accept(c, NULL, s->opts.user);
+        return;
+    }
+    dx_accept_options accept = {0};
+    rc = dx_handshake_select_protocol(&hs->r->ws, s->opts.protocols, s->opts.num_protocols,
+                                      &accept.protocol);
+    if (rc == DX_EHS_NO_PROTOCOL && s->opts.protocol_policy == DX_PROTOCOL_FIRST_OFFERED) {
+        accept.protocol = hs->r->ws.protocols[0];
+    } else if (rc < 0) {
+        c->seen = false;
+        refuse(c, rc);
+        return;
+    }
+    dx_conn_accept(c, &accept, s->opts.user);
 }
 
 static void server_on_io(dx_conn *c, unsigned events) {
@@ -502,12 +515,32 @@ static void free_str(char *p) {
         dx__free(dx_allocator_default(), p, strlen(p) + 1);
 }
 
+/* Copy @n strings into one block: the pointers, then the strings. */
+static char **copy_list(const char *const *in, size_t n, size_t *size) {
+    size_t total = n * sizeof(char *);
+    for (size_t i = 0; i < n; i++)
+        total += strlen(in[i]) + 1;
+    char **out = dx__alloc(dx_allocator_default(), total);
+    if (!out)
+        return NULL;
+    char *p = (char *)(out + n);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(in[i]) + 1;
+        memcpy(p, in[i], len);
+        out[i] = p;
+        p += len;
+    }
+    *size = total;
+    return out;
+}
+
 static void free_server(dx_defer *d, void *user) {
     (void)d;
     dx_server *s = user;
     dx__tls_ctx_destroy(s->tls); /* connections still alive hold their own reference */
     free_str((char *)s->opts.host);
     free_str(s->unix_path);
+    dx__free(dx_allocator_default(), s->protocols, s->protocols_size);
     dx__free(alloc_of(s), s, sizeof(*s));
 }
 
@@ -536,10 +569,21 @@ int dx_server_create(dx_server **out, dx_loop *loop, const dx_server_options *op
     s->opts.tls = NULL;
     if (opts->tls && (rc = dx__tls_ctx_create_server(&s->tls, opts->tls)) < 0)
         goto fail;
+    s->opts.protocols = NULL;
+    rc = DX_EINVAL;
+    if (opts->num_protocols && !opts->protocols)
+        goto fail;
+    for (size_t i = 0; i < opts->num_protocols; i++)
+        if (!opts->protocols[i])
+            goto fail;
     rc = DX_ENOMEM;
     if ((opts->host && !(s->opts.host = copy_str(opts->host))) ||
         (opts->unix_path && !(s->unix_path = copy_str(opts->unix_path))))
         goto fail;
+    if (opts->num_protocols &&
+        !(s->protocols = copy_list(opts->protocols, opts->num_protocols, &s->protocols_size)))
+        goto fail;
+    s->opts.protocols = (const char *const *)s->protocols;
     rc = s->unix_path ? listen_unix(s) : listen_tcp(s);
     if (rc < 0)
         goto fail;

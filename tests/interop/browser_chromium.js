@@ -12,7 +12,10 @@
  * 1. open: readyState CONNECTING at construction, OPEN at open; ws.extensions is exactly
  *    the answer echo-server gives to Chrome's offer ("permessage-deflate;
  *    client_max_window_bits"); subprotocols: server a,b, page ['b','c'] -> 'b'; page
- *    ['c'] -> echo-server accepts without a subprotocol and Chrome fails that (1006).
+ *    ['c'] -> echo-server refuses with 400 (seen on a relay), the page gets error, 1006;
+ *    echo-server without --protocol answers a page's ['x','y'] with 'x'; a server (Node
+ *    ws) answering a page's offer with a 101 that names none: Chrome fails it (1006),
+ *    the rule duplex's client follows by default.
  * 2. echoes with permessage-deflate and with echo-server --no-deflate (extensions ''):
  *    texts of 1-, 2-, 3- and 4-byte UTF-8 characters from 0 B to 1 MiB, ArrayBuffers of
  *    0, 125, 126, 65535, 65536 B, 1 MiB and 16 MiB - 1, a Blob; 1000 messages sent in one
@@ -154,6 +157,7 @@ function startRelay(target) {
         c.up += d.length;
       });
       b.on('data', (d) => {
+        if (c.down === 0) c.status = d.toString('latin1').split('\r\n')[0]; /* the status line */
         c.down += d.length;
       });
       a.pipe(b);
@@ -482,9 +486,15 @@ async function mainServerChecks(page, pageOrigin) {
   /* No common subprotocol: echo-server accepts without Sec-WebSocket-Protocol (RFC 6455
      allows it), but Chrome fails a handshake that answers a non-empty offer without one.
      An application that cares refuses in its upgrade hook instead. */
-  const pc = await T(page, 'open', ['protoC', url, ['c']]);
-  check('subprotocol_no_common_one_accepted_without_chrome_fails_it_1006', !pc.opened &&
-    pc.close && pc.close.code === 1006, j(pc));
+  /* No common subprotocol: echo-server --protocol refuses with 400 (not a 101 naming
+     none, which Chrome would fail as well); the page sees an error and 1006. */
+  const relay = await startRelay(s.port);
+  const pc = await T(page, 'open', ['protoC', `ws://127.0.0.1:${relay.port}/`, ['c']]);
+  const st = relay.conns.map((c) => c.status);
+  check('subprotocol_no_common_one_refused_400_page_gets_error_1006', !pc.opened &&
+    pc.events.includes('error') && pc.close && pc.close.code === 1006 &&
+    st.length === 1 && /^HTTP\/1\.1 400 /.test(st[0]), j({ pc, st }));
+  relay.close();
 
   /* 2. echoes with deflate */
   await echoChecks(page, url, 'deflate', CHROME_ANSWER);
@@ -737,6 +747,42 @@ async function wssChecks(page, pageOrigin) {
   check('wss_echo_server_exit_0', rc === 0, `status ${rc}`);
 }
 
+/* Subprotocols as browsers do them: Chrome fails a 101 that names none after the page
+   offered some (so duplex's client does too, by default), and echo-server without
+   --protocol answers with the page's first offer instead. */
+async function subprotocolChecks(page) {
+  const s = await startServer([...NODEFLATE]);
+  const url = `ws://127.0.0.1:${s.port}/`;
+  for (const offer of [['x-first', 'x-second'], ['only']]) {
+    const o = await T(page, 'open', [`any_${offer[0]}`, url, offer]);
+    const e = o.opened ? await T(page, 'echo', [`any_${offer[0]}`,
+      [{ kind: 'text', n: 100, seed: 7 }]]) : { ok: false };
+    check(`subprotocol_no_--protocol_page_${offer.join('_')}_gets_${offer[0]}_and_echoes`,
+      o.opened && o.protocol === offer[0] && e.ok, j({ o, e }));
+    await T(page, 'close', [`any_${offer[0]}`, [1000]]);
+  }
+  const none = await T(page, 'open', ['any_none', url]);
+  check('subprotocol_no_--protocol_page_offers_none_gets_none', none.opened &&
+    none.protocol === '', j(none));
+  await T(page, 'close', ['any_none', [1000]]);
+  await stopServer(s);
+
+  /* A server that answers without a subprotocol (Node's ws, handleProtocols -> false) */
+  const { WebSocketServer } = require('ws');
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, handleProtocols: () => false });
+  closers.push(() => wss.close());
+  await new Promise((resolve) => wss.on('listening', resolve));
+  wss.on('connection', (ws) => ws.on('message', (d, bin) => ws.send(d, { binary: bin })));
+  const wsUrl = `ws://127.0.0.1:${wss.address().port}/`;
+  const bare = await T(page, 'open', ['bare_c', wsUrl, ['c']]);
+  check('subprotocol_101_naming_none_after_an_offer_chrome_fails_it_1006', !bare.opened &&
+    bare.close && bare.close.code === 1006, j(bare));
+  const plain = await T(page, 'open', ['bare_none', wsUrl]);
+  check('subprotocol_101_naming_none_without_an_offer_opens', plain.opened, j(plain));
+  await T(page, 'close', ['bare_none', [1000]]);
+  wss.close();
+}
+
 async function main() {
   const t0 = Date.now();
   const pageServer = await startPageServer();
@@ -757,6 +803,7 @@ async function main() {
   check(`chromium_${browser.version()}_page_loaded_from_${pageOrigin}`, hasT === 'object', hasT);
   const sections = [
     ['main_server', () => mainServerChecks(pages[0], pageOrigin)],
+    ['subprotocols', () => subprotocolChecks(pages[1])],
     ['no_deflate', () => noDeflateChecks(pages[1])],
     ['wire', () => wireChecks(pages[2])],
     ['limits', () => limitChecks(pages[0])],

@@ -7,12 +7,14 @@
    to 16 MiB (type kept), multi-byte UTF-8, fragmented messages (a character split
    across fragments, a ping between fragments), pings both ways (echo-server
    --commands "!ping"), every valid close code both ways ("!close CODE REASON"),
-   close codes that are invalid on the wire, subprotocol choice, refusals (401 from
+   close codes that are invalid on the wire, subprotocol choice (400 when none is in
+   common with --protocol; the first offer without it), refusals (401 from
    --require-auth, 403 from --origin), graceful shutdown on SIGTERM (1001, exit 0).
 2. websockets as SERVER for BUILD/bin/echo-client: the same messages echoed back,
    the server's pings, every valid close code from the server (echo-client exits 0
-   and prints "close code=N clean=1"), echo-client's own close, subprotocol choice,
-   request headers, refused handshakes (exit 2, "HTTP 401").
+   and prints "close code=N clean=1"), echo-client's own close, subprotocol choice
+   (a 101 without one after an offer fails, as in a browser, unless
+   --protocol-optional), request headers, refused handshakes (exit 2, "HTTP 401").
 
 Every echo-server is stopped with SIGTERM at the end and must exit 0 (so a leak
 under LeakSanitizer fails the run). Prints one line per check and, last,
@@ -271,16 +273,25 @@ async def client_close_codes(url):
                   repr(ws.close_code))
 
 
-async def client_subprotocols(url):
+async def client_subprotocols(url, any_url):
     p = "echo-server"
     # echo-server --protocol chat --protocol superchat: the client's order wins.
     for offer, want in ((["superchat", "chat"], "superchat"), (["chat", "superchat"], "chat"),
-                        (["other", "chat"], "chat"), (None, None), (["other"], None)):
+                        (["other", "chat"], "chat"), (None, None)):
         kw = {"subprotocols": offer} if offer else {}
         async with websockets.connect(url, **connect_kw(**kw)) as ws:
             got = await echo_one(ws, "p")
             check(f"{p}/subprotocol_{'_'.join(offer or ['none'])}",
                   ws.subprotocol == want and got == "p", repr(ws.subprotocol))
+    # None in common: refused with 400 (a 101 without one fails in browsers).
+    await expect_refused(f"{p}/subprotocol_other_refused_400", url, 400,
+                         subprotocols=["other"])
+    # Without --protocol an echo speaks whatever the client speaks: its first offer.
+    for offer in (["x-first", "x-second"], ["only"]):
+        async with websockets.connect(any_url, **connect_kw(subprotocols=offer)) as ws:
+            got = await echo_one(ws, "q")
+            check(f"{p}/no_protocol_flag_takes_first_{offer[0]}",
+                  ws.subprotocol == offer[0] and got == "q", repr(ws.subprotocol))
 
 
 async def expect_refused(name, url, status, **kw):
@@ -482,6 +493,18 @@ async def server_side(peer, base):
     rc, err = await client_scenario(peer, base, "/no-protocol")
     check(f"{p}/no_subprotocol", "open protocol= extensions=" in err, repr(err[-500:]))
 
+    # websockets (subprotocols=["b"]) answers an offer of "zzz" with a 101 naming none:
+    # the browser's rule fails the handshake, --protocol-optional takes the RFC's.
+    peer.results["/no-protocol"] = []
+    rc, err = await run_client(f"{base}/no-protocol", "--protocol", "zzz")
+    check(f"{p}/offered_zzz_answer_without_protocol_fails_exit_2",
+          rc == 2 and "no subprotocol in common" in err and "open protocol" not in err,
+          f"rc={rc} {err[-2000:]!r}")
+    rc, err = await client_scenario(peer, base, "/no-protocol", "--protocol", "zzz",
+                                    "--protocol-optional")
+    check(f"{p}/offered_zzz_protocol_optional_opens",
+          rc == 0 and "open protocol= extensions=" in err, f"rc={rc} {err[-2000:]!r}")
+
     for status in (401, 403):
         peer.results[f"/refuse/{status}"] = []
         rc, err = await run_client(f"{base}/refuse/{status}")
@@ -507,11 +530,13 @@ async def main():
         auth_srv = EchoServer("--require-auth", "TOKEN")
         origin_srv = EchoServer("--origin", "http://good")
         down_srv = EchoServer()
-        servers = [("main", main_srv), ("auth", auth_srv), ("origin", origin_srv)]
+        any_srv = EchoServer()
+        servers = [("main", main_srv), ("auth", auth_srv), ("origin", origin_srv),
+                   ("any", any_srv)]
 
         await section("echo-server/messages", client_messages(main_srv.url), 40)
         await section("echo-server/close", client_close_codes(main_srv.url), 30)
-        await section("echo-server/subprotocols", client_subprotocols(main_srv.url), 10)
+        await section("echo-server/subprotocols", client_subprotocols(main_srv.url, any_srv.url), 10)
         await section("echo-server/refusals", client_refusals(auth_srv.url, origin_srv.url), 10)
         await section("echo-server/shutdown", client_graceful_shutdown(down_srv), 15)
 

@@ -308,7 +308,7 @@ async function clientCloseCodes(url) {
   }
 }
 
-async function clientSubprotocols(url) {
+async function clientSubprotocols(url, anyUrl) {
   const p = 'echo-server';
   // echo-server --protocol chat --protocol superchat: the client's order wins.
   for (const [offer, want] of [
@@ -324,14 +324,24 @@ async function clientSubprotocols(url) {
     ws.close();
     await withTimeout(ws.closed, 10000, 'close');
   }
-  // No match: echo-server accepts without a subprotocol, and ws (stricter than
-  // browsers) then fails the handshake itself.
+  // None in common: echo-server refuses with 400 (a 101 naming none fails in
+  // browsers, and in ws).
   try {
     const ws = await connect(url, ['other']);
-    check(`${p}/subprotocol_other`, false, `opened with ${JSON.stringify(ws.protocol)}`);
+    check(`${p}/subprotocol_other_refused_400`, false, `opened with ${JSON.stringify(ws.protocol)}`);
     ws.terminate();
   } catch (e) {
-    check(`${p}/subprotocol_other`, /Server sent no subprotocol/.test(e.message), e.message);
+    check(`${p}/subprotocol_other_refused_400`, /\b400\b/.test(e.message),
+      e.message);
+  }
+  // Without --protocol, an echo speaks whatever the client speaks: its first offer.
+  for (const offer of [['x-first', 'x-second'], ['only']]) {
+    const ws = await connect(anyUrl, offer);
+    const got = await echoOne(ws, 'q', false);
+    check(`${p}/no_protocol_flag_takes_first_${offer[0]}`,
+      ws.protocol === offer[0] && got.data.toString() === 'q', JSON.stringify(ws.protocol));
+    ws.close();
+    await withTimeout(ws.closed, 10000, 'close');
   }
 }
 
@@ -567,6 +577,16 @@ async function serverSide(peer) {
   check(`${p}/no_subprotocol`, r.rc === 0 && r.err.includes('open protocol= extensions='),
     `rc=${r.rc} ${r.err.slice(-500)}`);
 
+  // ws (handleProtocols: 'b' or nothing) answers an offer of "zzz" with a 101 naming
+  // none: the browser's rule fails the handshake; --protocol-optional takes the RFC's.
+  r = await runClient(`${peer.base}/no-protocol`, ['--protocol', 'zzz']);
+  check(`${p}/offered_zzz_answer_without_protocol_fails_exit_2`,
+    r.rc === 2 && r.err.includes('no subprotocol in common') && !r.err.includes('open protocol'),
+    `rc=${r.rc} ${r.err.slice(-2000)}`);
+  r = await clientScenario(peer, '/no-protocol', ['--protocol', 'zzz', '--protocol-optional']);
+  check(`${p}/offered_zzz_protocol_optional_opens`,
+    r.rc === 0 && r.err.includes('open protocol= extensions='), `rc=${r.rc} ${r.err.slice(-2000)}`);
+
   for (const status of [401, 403]) {
     r = await runClient(`${peer.base}/refuse/${status}`);
     check(`${p}/refused_${status}_exit_2`, r.rc === 2 && r.err.includes(`HTTP ${status}`),
@@ -597,10 +617,12 @@ async function main() {
     const originSrv = await EchoServer.start('--origin', 'http://good');
     servers.push(['origin', originSrv]);
     const downSrv = await EchoServer.start();
+    const anySrv = await EchoServer.start();
+    servers.push(['any', anySrv]);
 
     await section('echo-server/messages', () => clientMessages(mainSrv.url), 40000);
     await section('echo-server/close', () => clientCloseCodes(mainSrv.url), 30000);
-    await section('echo-server/subprotocols', () => clientSubprotocols(mainSrv.url), 10000);
+    await section('echo-server/subprotocols', () => clientSubprotocols(mainSrv.url, anySrv.url), 10000);
     await section('echo-server/refusals', () => clientRefusals(authSrv.url, originSrv.url),
       10000);
     await section('echo-server/shutdown', () => clientGracefulShutdown(downSrv), 15000);
