@@ -10,7 +10,8 @@
  *
  * --case N runs only case N (and still updates the reports). One connection at a time,
  * one loop. Exit status 0 when every step could connect (case outcomes are Autobahn's to
- * judge, in its reports), 1 otherwise.
+ * judge, in its reports), 1 otherwise; 2 for a command-line mistake (the message names
+ * the argument).
  */
 #include <duplex/duplex.h>
 
@@ -137,31 +138,44 @@ static void next_step(run *r) {
     }
 }
 
-static void usage(void) {
-    fprintf(stderr,
-            "usage: autobahn-client [--url ws://127.0.0.1:9001] [--agent NAME] [--case N]\n");
-    exit(64);
+static void usage(FILE *f) {
+    fprintf(f, "usage: autobahn-client [--url ws://127.0.0.1:9001] [--agent NAME] [--case N]\n");
+}
+
+/* A command-line mistake: name it, exit 2. */
+static void bad_usage(const char *arg, const char *why) {
+    fprintf(stderr, "autobahn-client: %s: %s (see autobahn-client --help)\n", arg, why);
+    exit(2);
 }
 
 int main(int argc, char **argv) {
     run r = {.base = "ws://127.0.0.1:9001", .agent = "duplex"};
-    for (int i = 1; i + 1 < argc; i += 2) { /* every option takes a value */
-        const char *v = argv[i + 1];
-        if (strcmp(argv[i], "--url") == 0)
+    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (strcmp(a, "--url") != 0 && strcmp(a, "--agent") != 0 && strcmp(a, "--case") != 0)
+            bad_usage(a, a[0] == '-' ? "unknown option" : "unexpected argument");
+        if (!v)
+            bad_usage(a, "needs a value");
+        if (strcmp(a, "--url") == 0) {
             r.base = v;
-        else if (strcmp(argv[i], "--agent") == 0)
+        } else if (strcmp(a, "--agent") == 0) {
             r.agent = v;
-        else if (strcmp(argv[i], "--case") == 0)
-            r.only_case = strtoul(v, NULL, 10);
-        else
-            usage();
+        } else {
+            char *end;
+            errno = 0;
+            r.only_case = strtoul(v, &end, 10);
+            if (v[0] < '1' || v[0] > '9' || errno || *end)
+                bad_usage(a, "expected a case number, 1 or more");
+        }
     }
-    if (argc % 2 == 0)
-        usage(); /* an option without its value */
     size_t n = strlen(r.base);
     char base[512];
     if (n == 0 || n >= sizeof base)
-        usage();
+        bad_usage("--url", "empty or too long");
     memcpy(base, r.base, n + 1);
     while (n > 0 && base[n - 1] == '/')
         base[--n] = '\0';
@@ -169,7 +183,7 @@ int main(int argc, char **argv) {
     for (const char *p = r.agent; *p; p++)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
               strchr("-._~", *p)))
-            usage(); /* it goes into the query unescaped */
+            bad_usage("--agent", "only letters, digits and -._~ (it goes into the query)");
     signal(SIGPIPE, SIG_IGN);
     if (dx_loop_create(&r.loop, NULL) != 0)
         return 1;

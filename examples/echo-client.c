@@ -2,7 +2,8 @@
  * echo-client: connects to a WebSocket server and echoes every message it receives
  * until the server closes the connection.
  *
- *   echo-client URL [--protocol P]... [--header "Name: value"]... [--origin O]
+ *   echo-client URL [--protocol P]... [--protocol-optional]
+ *                   [--header "Name: value"]... [--origin O]
  *                   [--proxy URL] [--send TEXT]... [--close-after N]
  *                   [--max-message BYTES] [--quiet] [--no-deflate]
  *                   [--deflate-server-window N] [--deflate-client-window N]
@@ -12,8 +13,12 @@
  *                   [--ca FILE] [--insecure] [--cert FILE --key FILE]
  *
  * --send sends TEXT once the connection opens (before echoing); --close-after closes
- * with 1000 after echoing N messages. Events go to stderr: "open protocol=P",
- * "error: ...", "close code=N clean=0|1 remote=0|1 reason=R".
+ * with 1000 after echoing N messages. --protocol offers subprotocols; a server that
+ * answers without choosing one fails the handshake, as in a browser, unless
+ * --protocol-optional (RFC 6455 allows such an answer). Events go to stderr:
+ * "open protocol=P extensions=E", "error: ...", and "close code=N clean=0|1
+ * remote=0|1 reason=R [error=NAME]" (NAME: the dx_err_name of why the library
+ * ended the connection, when it did).
  *
  * permessage-deflate (RFC 7692) is offered with duplex's default settings unless the
  * --deflate-* flags (see include/duplex/deflate.h, client side) say otherwise;
@@ -36,10 +41,17 @@
  * check its name; --insecure skips every check (tests only); --cert and --key
  * present a client certificate (mTLS).
  *
- * Exit status: 0 after a clean close (the closing handshake completed), 1 after an
- * unclean one (a protocol error, an abnormal close), 2 when the connection never
- * opened (resolution, connect, proxy or handshake failure) or when a --deflate-* value
- * is out of range (or given with --no-deflate), 64 for other bad usage.
+ * Exit status:
+ *   0  the connection opened and closed cleanly: the closing handshake completed,
+ *      started by the server (with any code) or by --close-after (1000)
+ *   1  it ended without a complete closing handshake: TCP dropped (1006), or our
+ *      close frame was never answered (close timeout)
+ *   2  it never opened (resolution, connect, proxy or handshake failure), or a bad
+ *      command line (the message names the argument)
+ *   3  the client failed the connection because of what the server did or did not
+ *      do: a protocol violation (it sent 1002), invalid UTF-8 or compressed data
+ *      (1007), a message over --max-message (1009), no pong to a keep-alive ping
+ *      (1011) -- whether or not the server then answered the close frame
  */
 #include <duplex/duplex.h>
 
@@ -104,43 +116,62 @@ static void on_error(dx_conn *c, int err, void *user) {
         fprintf(stderr, "error: %s\n", dx_strerror(err));
 }
 
+/* The library closed the connection because of what the server did or did not do
+ * (rather than the application, the server, or the transport ending it). */
+static bool failed_by_us(const dx_close_info *info) {
+    return !info->remote && info->error != 0 && info->error != DX_ENOMEM &&
+           info->error != DX_ECLOSE_TIMEOUT;
+}
+
 static void on_close(dx_conn *c, const dx_close_info *info, void *user) {
     (void)c;
     (void)user;
-    if (!quiet)
-        fprintf(stderr, "close code=%u clean=%d remote=%d reason=%.*s\n", info->code, info->clean,
+    if (!quiet) {
+        fprintf(stderr, "close code=%u clean=%d remote=%d reason=%.*s", info->code, info->clean,
                 info->remote, (int)info->reason.len, (const char *)info->reason.ptr);
-    status = !opened ? 2 : info->clean ? 0 : 1;
+        if (info->error && opened)
+            fprintf(stderr, " error=%s", dx_err_name(info->error));
+        fputc('\n', stderr);
+    }
+    status = !opened ? 2 : failed_by_us(info) ? 3 : info->clean ? 0 : 1;
 }
 
-static void usage(void) {
-    fprintf(stderr, "usage: echo-client URL [--protocol P]... [--header \"Name: value\"]...\n"
-                    "                   [--origin O] [--proxy URL] [--send TEXT]...\n"
-                    "                   [--close-after N] [--max-message BYTES] [--quiet]\n"
-                    "                   [--no-deflate] [--deflate-server-window N]\n"
-                    "                   [--deflate-client-window N]\n"
-                    "                   [--deflate-server-no-context-takeover]\n"
-                    "                   [--deflate-client-no-context-takeover]\n"
-                    "                   [--deflate-mem-level N] [--deflate-level N]\n"
-                    "                   [--deflate-min BYTES] [--ca FILE] [--insecure]\n"
-                    "                   [--cert FILE --key FILE]\n");
-    exit(64);
+static void usage(FILE *f) {
+    fprintf(f, "usage: echo-client URL [--protocol P]... [--protocol-optional]\n"
+               "                   [--header \"Name: value\"]... [--origin O] [--proxy URL]\n"
+               "                   [--send TEXT]... [--close-after N] [--max-message BYTES]\n"
+               "                   [--quiet] [--no-deflate] [--deflate-server-window N]\n"
+               "                   [--deflate-client-window N]\n"
+               "                   [--deflate-server-no-context-takeover]\n"
+               "                   [--deflate-client-no-context-takeover]\n"
+               "                   [--deflate-mem-level N] [--deflate-level N]\n"
+               "                   [--deflate-min BYTES] [--ca FILE] [--insecure]\n"
+               "                   [--cert FILE --key FILE]\n"
+               "(the comment at the top of examples/echo-client.c says what each does)\n");
 }
 
-static unsigned long number(const char *s) {
+/* A command-line mistake: name it, exit 2. */
+static void bad_usage(const char *arg, const char *why) {
+    fprintf(stderr, "echo-client: %s: %s (see echo-client --help)\n", arg, why);
+    exit(2);
+}
+
+static unsigned long number(const char *flag, const char *s) {
     char *end;
     errno = 0;
     unsigned long v = strtoul(s, &end, 10);
-    if (errno || *end || end == s)
-        usage();
+    if (s[0] < '0' || s[0] > '9' || errno || *end)
+        bad_usage(flag, "expected a non-negative number");
     return v;
 }
 
 /* "Name: value" into a header whose spans point into @s. */
 static void add_header(const char *s) {
     const char *colon = strchr(s, ':');
-    if (!colon || colon == s || num_headers == MAX_LIST)
-        usage();
+    if (!colon || colon == s)
+        bad_usage(s, "--header takes \"Name: value\"");
+    if (num_headers == MAX_LIST)
+        bad_usage("--header", "given too many times (at most 16)");
     const char *v = colon + 1;
     while (*v == ' ')
         v++;
@@ -159,6 +190,10 @@ int main(int argc, char **argv) {
                                        .low_water = (size_t)256 << 10}};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return 0;
+        }
         if (strcmp(a, "--quiet") == 0) {
             quiet = true;
             continue;
@@ -167,9 +202,13 @@ int main(int argc, char **argv) {
             no_deflate = true;
             continue;
         }
+        if (strcmp(a, "--protocol-optional") == 0) {
+            opts.protocol_optional = true;
+            continue;
+        }
         int d = deflate_flag("echo-client", a, v, &deflate, &opts.conn.compress_min);
         if (d < 0)
-            usage();
+            bad_usage(a, v ? "unknown --deflate-* option" : "needs a value");
         if (d) {
             deflate_flags = true;
             i += d - 1;
@@ -181,38 +220,49 @@ int main(int argc, char **argv) {
         }
         if (a[0] != '-') {
             if (url)
-                usage();
+                bad_usage(a, "a second URL");
             url = a;
             continue;
         }
+        static const char *const valued[] = {"--protocol",    "--header",     "--ca",    "--cert",
+                                             "--key",         "--origin",     "--proxy", "--send",
+                                             "--close-after", "--max-message"};
+        bool known = false;
+        for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++)
+            known = known || strcmp(a, valued[k]) == 0;
+        if (!known)
+            bad_usage(a, "unknown option");
         if (!v)
-            usage();
+            bad_usage(a, "needs a value");
         i++;
-        if (strcmp(a, "--protocol") == 0 && num_protocols < MAX_LIST)
+        if (strcmp(a, "--protocol") == 0) {
+            if (num_protocols == MAX_LIST)
+                bad_usage(a, "given too many times (at most 16)");
             protocols[num_protocols++] = v;
-        else if (strcmp(a, "--header") == 0)
+        } else if (strcmp(a, "--header") == 0) {
             add_header(v);
-        else if (strcmp(a, "--ca") == 0)
+        } else if (strcmp(a, "--ca") == 0) {
             tls.ca_file = v;
-        else if (strcmp(a, "--cert") == 0)
+        } else if (strcmp(a, "--cert") == 0) {
             tls.cert_file = v;
-        else if (strcmp(a, "--key") == 0)
+        } else if (strcmp(a, "--key") == 0) {
             tls.key_file = v;
-        else if (strcmp(a, "--origin") == 0)
+        } else if (strcmp(a, "--origin") == 0) {
             opts.origin = v;
-        else if (strcmp(a, "--proxy") == 0)
+        } else if (strcmp(a, "--proxy") == 0) {
             opts.proxy = v;
-        else if (strcmp(a, "--send") == 0 && num_sends < MAX_LIST)
+        } else if (strcmp(a, "--send") == 0) {
+            if (num_sends == MAX_LIST)
+                bad_usage(a, "given too many times (at most 16)");
             sends[num_sends++] = v;
-        else if (strcmp(a, "--close-after") == 0)
-            close_after = number(v);
-        else if (strcmp(a, "--max-message") == 0)
-            opts.conn.max_message = number(v);
-        else
-            usage();
+        } else if (strcmp(a, "--close-after") == 0) {
+            close_after = number(a, v);
+        } else {
+            opts.conn.max_message = number(a, v);
+        }
     }
     if (!url)
-        usage();
+        bad_usage("URL", "missing (ws://HOST[:PORT]/PATH or wss://...)");
     if (no_deflate && deflate_flags) {
         fprintf(stderr, "echo-client: --no-deflate contradicts the --deflate-* flags\n");
         return 2;

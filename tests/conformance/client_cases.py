@@ -10,8 +10,10 @@ strict server, sends frames UNMASKED and checks what comes back: every frame
 masked (§5.1) with fresh keys (§5.3), messages echoed with their type, close
 codes echoed, protocol errors answered with the right close code. The client's
 exit status is part of each case: 0 after a clean close (close frames
-exchanged, then the server closes TCP), 1 after an unclean close or a protocol
-error, 2 when the connection or the handshake fails (and then it sends no frame).
+exchanged, then the server closes TCP), 1 after an unclean close (TCP dropped),
+3 when the client had to fail the connection (a protocol error: it sent 1002,
+1007, 1009...), 2 when the connection or the handshake fails (and then it sends
+no frame).
 Messages up to 16 MiB (echo-client's default limit) are echoed; bigger ones fail
 the connection with 1009.
 
@@ -157,12 +159,12 @@ def server_close(t, p, code=1000, reason=b"", wait=0.0):
 
 def client_fails(t, p, code, partial_of=None, timeout=T_EVENT):
     """The client fails the connection (§7.1.7): a close frame with @code; we
-    close TCP; it exits 1."""
+    close TCP; it exits 3 (it had to fail the connection)."""
     codes = code if isinstance(code, tuple) else (code,)
     p.expect_close(codes, timeout, partial_of)
     check_keys(p)
     p.close_tcp()
-    t.expect_exit(1)
+    t.expect_exit(3)
 
 
 def echo_case(t, opcode, payload, chunk=None, pause=0.0, timeout=T_EVENT, **kw):
@@ -233,7 +235,7 @@ def group1(s):
         p.send(frame(BINARY, b"", length=(1 << 63) | 5, form=64))
         client_fails(t, p, (1002, 1009))
 
-    add("64-bit length with the most significant bit set -> 1002 or 1009, exit 1", msb_set)
+    add("64-bit length with the most significant bit set -> 1002 or 1009, exit 3", msb_set)
 
     def several(t):
         p = t.start()
@@ -271,8 +273,8 @@ def group2(s):
         p.send_frame(op, b"x" * 126)
         client_fails(t, p, 1002)
 
-    add("ping with 126-byte payload -> 1002, exit 1", too_big, PING)
-    add("pong with 126-byte payload -> 1002, exit 1", too_big, PONG)
+    add("ping with 126-byte payload -> 1002, exit 3", too_big, PING)
+    add("pong with 126-byte payload -> 1002, exit 3", too_big, PONG)
 
     def unsolicited(t):
         # §5.5.3: no answer to an unsolicited pong.
@@ -371,11 +373,11 @@ def group3(s):
         for i, kind in enumerate(("text", "binary", "ping", "pong", "close", "continuation")):
             before = "awaited" if i % 2 == 0 or kind == "continuation" else None
             add(f"{names[bits]} on {kind}{' after a valid text echoed first' if before else ''}"
-                " -> 1002, exit 1", rsv_case, bits, kind, before)
-    add("RSV1+2+3 on text after a valid text echoed first -> 1002, exit 1",
+                " -> 1002, exit 3", rsv_case, bits, kind, before)
+    add("RSV1+2+3 on text after a valid text echoed first -> 1002, exit 3",
         rsv_case, 7, "text", "awaited")
-    add("RSV1+3 on binary -> 1002, exit 1", rsv_case, RSV1 | RSV3, "binary", None)
-    add("valid text and RSV1 text in one write: the echo, then 1002, exit 1",
+    add("RSV1+3 on binary -> 1002, exit 3", rsv_case, RSV1 | RSV3, "binary", None)
+    add("valid text and RSV1 text in one write: the echo, then 1002, exit 3",
         rsv_case, RSV1, "text", "one write")
 
 
@@ -405,8 +407,8 @@ def group4(s):
             kind = "data" if op < 8 else "control"
             add(f"reserved {kind} opcode {op}"
                 f"{' with payload after a valid text echoed first' if before else ''}"
-                " -> 1002, exit 1", opcode_case, op, before)
-    add("valid text and reserved opcode 5 in one write: the echo, then 1002, exit 1",
+                " -> 1002, exit 3", opcode_case, op, before)
+    add("valid text and reserved opcode 5 in one write: the echo, then 1002, exit 3",
         opcode_case, 5, "one write")
 
 
@@ -478,24 +480,24 @@ def group5(s):
         client_fails(t, p, 1002, partial_of=partial)
 
     # §5.5: control frames are not fragmented; §5.4: continuation rules.
-    add("fragmented ping (fin=0 then continuation) -> 1002, exit 1", bad,
+    add("fragmented ping (fin=0 then continuation) -> 1002, exit 3", bad,
         [(PING, b"frag", {"fin": False}), (CONT, b"ment", {})])
-    add("fragmented close (fin=0 then continuation) -> 1002, exit 1", bad,
+    add("fragmented close (fin=0 then continuation) -> 1002, exit 3", bad,
         [(CLOSE, close_payload(1000), {"fin": False}), (CONT, b"", {})])
-    add("ping with fin=0 inside a fragmented text -> 1002, exit 1", bad,
+    add("ping with fin=0 inside a fragmented text -> 1002, exit 3", bad,
         [(TEXT, b"start", {"fin": False}), (PING, b"x", {"fin": False}), (CONT, b"end", {})],
         b"startend")
-    add("continuation (fin=1) with nothing to continue -> 1002, exit 1", bad,
+    add("continuation (fin=1) with nothing to continue -> 1002, exit 3", bad,
         [(CONT, b"orphan", {})])
-    add("continuation (fin=0) with nothing to continue -> 1002, exit 1", bad,
+    add("continuation (fin=0) with nothing to continue -> 1002, exit 3", bad,
         [(CONT, b"orphan", {"fin": False})])
-    add("continuation after a complete, echoed message -> 1002, exit 1", bad,
+    add("continuation after a complete, echoed message -> 1002, exit 3", bad,
         [(CONT, b"orphan", {})], None, b"complete")
-    add("new text while a text is unfinished -> 1002, exit 1", bad,
+    add("new text while a text is unfinished -> 1002, exit 3", bad,
         [(TEXT, b"first", {"fin": False}), (TEXT, b"second", {})], b"first")
-    add("new binary while a text is unfinished -> 1002, exit 1", bad,
+    add("new binary while a text is unfinished -> 1002, exit 3", bad,
         [(TEXT, b"first", {"fin": False}), (BINARY, b"second", {})], b"first")
-    add("new text (fin=0) while a binary is unfinished -> 1002, exit 1", bad,
+    add("new text (fin=0) while a binary is unfinished -> 1002, exit 3", bad,
         [(BINARY, b"first", {"fin": False}), (TEXT, b"second", {"fin": False})], b"first")
 
     def close_mid(t):
@@ -553,7 +555,7 @@ def group6(s):
     for what, b in UTF8_VALID:
         add(f"valid text: {what}", echo_case, TEXT, b)
     for what, b in UTF8_INVALID:
-        add(f"invalid text: {what} -> 1007, exit 1", invalid_text, b)
+        add(f"invalid text: {what} -> 1007, exit 3", invalid_text, b)
     # A fresh process per split position would make this group slow; split at
     # every position for the first representative and at a few for the others.
     for i, (what, ok, b) in enumerate(UTF8_SPLIT):
@@ -594,7 +596,20 @@ def group6(s):
         p.send(frame(TEXT, b"bad \xff") + frame(TEXT, b"never echoed"))
         client_fails(t, p, 1007)
 
-    add("valid text echoed, then invalid text and valid text: 1007, exit 1", after_valid)
+    add("valid text echoed, then invalid text and valid text: 1007, exit 3", after_valid)
+
+    def fail_then_answered(t):
+        # The server answers the client's 1007 with its own close frame, completing
+        # the closing handshake: the client still had to fail the connection, exit 3.
+        p = t.start()
+        p.send(frame(TEXT, b"bad \xff"))
+        p.expect_close(1007)
+        p.send_frame(CLOSE, close_payload(1007))
+        check_keys(p)
+        p.close_tcp()
+        t.expect_exit(3)
+
+    add("invalid text -> 1007, the server answers the close: still exit 3", fail_then_answered)
     add("invalid UTF-8 in a binary message is echoed", echo_case, BINARY,
         b"\xff\xfe\xed\xa0\x80\xc0\x80")
 
@@ -624,17 +639,17 @@ def group7(s):
 
     # §7.4.1/§7.4.2, as in server_cases.py.
     for code in INVALID_CODES:
-        add(f"close with invalid code {code} -> 1002, exit 1", bad_close, close_payload(code), 1002)
-    add("close with a 1-byte payload -> 1002, exit 1", bad_close, b"\x03", 1002)
-    add("close 1000 with an invalid UTF-8 reason -> 1007, exit 1", bad_close,
+        add(f"close with invalid code {code} -> 1002, exit 3", bad_close, close_payload(code), 1002)
+    add("close with a 1-byte payload -> 1002, exit 3", bad_close, b"\x03", 1002)
+    add("close 1000 with an invalid UTF-8 reason -> 1007, exit 3", bad_close,
         close_payload(1000, b"bad \xed\xa0\x80"), 1007)
-    add("close 1000 with a truncated UTF-8 reason -> 1007, exit 1", bad_close,
+    add("close 1000 with a truncated UTF-8 reason -> 1007, exit 3", bad_close,
         close_payload(1000, b"cut \xe2\x82"), 1007)
     add("close 1000 with a 123-byte reason -> close 1000, exit 0",
         lambda t: server_close(t, t.start(), 1000, b"r" * 123))
     add("close 1000 with a multi-byte UTF-8 reason -> close 1000, exit 0",
         lambda t: server_close(t, t.start(), 1000, "\u03ba\u1f79\u03c3\u03bc\u03b5".encode()))
-    add("close 1000 with a 124-byte reason (payload 126) -> 1002, exit 1", bad_close,
+    add("close 1000 with a 124-byte reason (payload 126) -> 1002, exit 3", bad_close,
         close_payload(1000, b"r" * 124), 1002)
 
     def data_after_close(t):
@@ -751,7 +766,7 @@ def group9(s):
 
     def over_limit(t, op, fragmented):
         # echo-client's limit is 16 MiB (its default --max-message); one byte more
-        # -> 1009 (§7.4.1 "message too big to process"), exit 1. We stop sending
+        # -> 1009 (§7.4.1 "message too big to process"), exit 3. We stop sending
         # when the close arrives.
         p = t.start()
         n = (16 << 20) + 1
@@ -765,8 +780,8 @@ def group9(s):
         p.send(data, chunk=256 << 10)
         client_fails(t, p, 1009, partial_of=payload, timeout=T_BIG)
 
-    add("binary of 16 MiB + 1 byte in one frame -> 1009, exit 1", over_limit, BINARY, False)
-    add("text of 16 MiB + 1 byte in 4 MiB fragments -> 1009, exit 1", over_limit, TEXT, True)
+    add("binary of 16 MiB + 1 byte in one frame -> 1009, exit 3", over_limit, BINARY, False)
+    add("text of 16 MiB + 1 byte in 4 MiB fragments -> 1009, exit 3", over_limit, TEXT, True)
 
 
 # ---- group 10: miscellaneous ---------------------------------------------------------
@@ -793,17 +808,17 @@ def group10(s):
         p.send(frame(op, payload, key=os.urandom(4)))
         client_fails(t, p, 1002)
 
-    add("masked text frame from the server -> 1002, exit 1", masked, TEXT, b"masked", True)
-    add("masked binary frame of 0 bytes -> 1002, exit 1", masked, BINARY, b"", False)
-    add("masked ping -> 1002, exit 1", masked, PING, b"masked", True)
-    add("masked close 1000 -> 1002, exit 1", masked, CLOSE, close_payload(1000), False)
+    add("masked text frame from the server -> 1002, exit 3", masked, TEXT, b"masked", True)
+    add("masked binary frame of 0 bytes -> 1002, exit 3", masked, BINARY, b"", False)
+    add("masked ping -> 1002, exit 3", masked, PING, b"masked", True)
+    add("masked close 1000 -> 1002, exit 3", masked, CLOSE, close_payload(1000), False)
 
     def masked_cont(t):
         p = t.start()
         p.send(frame(TEXT, b"start ", fin=False) + frame(CONT, b"masked", key=b"\1\2\3\4"))
         client_fails(t, p, 1002, partial_of=b"start masked")
 
-    add("masked continuation frame -> 1002, exit 1", masked_cont)
+    add("masked continuation frame -> 1002, exit 3", masked_cont)
 
     def early_frames(t):
         # The 101 and the first frames in one write (§4.1: data after the
@@ -837,7 +852,7 @@ def group10(s):
         p.send(frame(5, b""))
         client_fails(t, p, 1002)
 
-    add("1 MiB binary echoed, then a reserved opcode: 1002, exit 1", fail_mid_big)
+    add("1 MiB binary echoed, then a reserved opcode: 1002, exit 3", fail_mid_big)
 
 
 # ---- group 11: opening handshake (§4.1) -------------------------------------------------

@@ -103,7 +103,7 @@ async def main():
     p = await asyncio.create_subprocess_exec(BIN, "--agent", "bad agent",
                                              stdout=asyncio.subprocess.DEVNULL,
                                              stderr=asyncio.subprocess.DEVNULL)
-    check("bad_agent_usage", await asyncio.wait_for(p.wait(), 10) == 64)
+    check("bad_agent_usage_exit_2", await asyncio.wait_for(p.wait(), 10) == 2)
 
 
 asyncio.run(main())
