@@ -367,14 +367,14 @@ TEST(trim_releases_the_idle_output_buffer_and_replies_still_go_out) {
     CHECK_EQ_INT(ca.frees, frees);
     CHECK_EQ_INT(dx_proto_output(p).len, 7);
     dx_proto_output_consume(p, 7);
-    dx_proto_trim(p); /* idle: released */
-    CHECK_EQ_INT(ca.frees, frees + 1);
+    dx_proto_trim(p); /* idle: released (the queue's buffer and its body) */
+    CHECK_EQ_INT(ca.frees, frees + 2);
     CHECK_EQ_INT(dx_proto_output_capacity(p), 0);
     CHECK_EQ_INT(dx_proto_output_capacity(NULL), 0);
     CHECK_EQ_INT(dx_proto_output(p).len, 0);
     CHECK(!dx_proto_wants_write(p));
     dx_proto_trim(p); /* twice is harmless */
-    CHECK_EQ_INT(ca.frees, frees + 1);
+    CHECK_EQ_INT(ca.frees, frees + 2);
     /* a ping after trimming is still answered, byte for byte */
     wire w = {0};
     wire_c(&w, true, DX_OP_PING, "abc", 3);
@@ -494,7 +494,7 @@ TEST(failing_allocator_walks_create) {
             CHECK_EQ_INT(fa.live, 0);
             CHECK_EQ_INT(fa.live_bytes, 0);
         }
-        CHECK_EQ_INT(k, 2); /* the proto and its output buffer */
+        CHECK_EQ_INT(k, 3); /* the proto, its output queue and the queue's buffer */
     }
 }
 
@@ -730,4 +730,132 @@ TEST(rfc6455_5_1_client_masks_every_frame_it_sends) {
     all_kinds_of_output(C, &d); /* describe_frames flags any unmasked one */
     CHECK_STR(d.s, "text nofin 'a'; cont 'b'; binary 'c'; ping 'd'; pong 'e'; pong 'f'; "
                    "close 1007 'invalid UTF-8 in text message'");
+}
+
+/* ---- frames built once, sent by reference ------------------------------------------------ */
+
+/* A shared buffer holding @n bytes of @bytes. */
+static dx_shared *shared_of(const void *bytes, size_t n) {
+    dx_shared *s = NULL;
+    if (dx_shared_create(&s, n, NULL) != 0)
+        abort();
+    memcpy(dx_shared_bytes(s), bytes, n);
+    return s;
+}
+
+TEST(rfc6455_5_2_shared_frame_goes_by_reference_between_own_frames) {
+    dx_proto *p = NULL;
+    dx_proto_config cfg = {.side = S, .rsv_allowed = DX_RSV1};
+    REQUIRE(dx_proto_create(&p, &cfg) == 0);
+    static const uint8_t frame[] = {0x81, 0x05, 'h', 'e', 'l', 'l', 'o'};
+    static const uint8_t padded[] = {'x', 0xC2, 0x02,
+                                     'z', 'z',  'y'}; /* RSV1 binary in the middle */
+    dx_shared *f = shared_of(frame, sizeof frame);
+    dx_shared *g = shared_of(padded, sizeof padded);
+    CHECK_RC(dx_proto_send_text(p, dx_span_cstr("a")), 0);
+    CHECK_RC(dx_proto_send_shared(p, f, 0, sizeof frame), 0);
+    CHECK_RC(dx_proto_send_shared(p, g, 1, 4), 0);
+    CHECK_RC(dx_proto_ping(p, dx_span_cstr("p")), 0);
+    dx_span v[8];
+    REQUIRE(dx_proto_output_spans(p, v, 8) == 4);
+    CHECK(v[0].len == 3 && memcmp(v[0].ptr,
+                                  "\x81\x01"
+                                  "a",
+                                  3) == 0);
+    CHECK(v[1].ptr == dx_shared_data(f).ptr && v[1].len == sizeof frame); /* not copied */
+    CHECK(v[2].ptr == dx_shared_data(g).ptr + 1 && v[2].len == 4);
+    CHECK(v[3].len == 3 && memcmp(v[3].ptr, "\x89\x01p", 3) == 0);
+    dx_shared_release(f); /* the queue keeps its own references */
+    dx_shared_release(g);
+    /* a client reads them as three messages and a ping */
+    uint8_t wire[64];
+    size_t n = 0;
+    for (int i = 0; i < 4; i++) {
+        memcpy(wire + n, v[i].ptr, v[i].len);
+        n += v[i].len;
+    }
+    dx_proto_output_consume(p, n);
+    CHECK(!dx_proto_wants_write(p));
+    dx_proto *c = NULL;
+    dx_proto_config ccfg = {.side = C, .rsv_allowed = DX_RSV1};
+    REQUIRE(dx_proto_create(&c, &ccfg) == 0);
+    size_t off = 0, used;
+    dx_event ev;
+    const char *want[] = {"a", "hello", "zz"};
+    for (int i = 0; i < 3; i++) {
+        CHECK_RC(dx_proto_recv(c, wire + off, n - off, &used, &ev), 0);
+        off += used;
+        CHECK_EQ_INT(ev.type, DX_EV_DATA);
+        CHECK_SPAN_STR(ev.u.data.data, want[i]);
+    }
+    CHECK_EQ_INT(ev.u.data.rsv, DX_RSV1);
+    CHECK_RC(dx_proto_recv(c, wire + off, n - off, &used, &ev), 0);
+    CHECK_EQ_INT(ev.type, DX_EV_PING);
+    dx_proto_destroy(c);
+    dx_proto_destroy(p);
+}
+
+TEST(rfc6455_5_shared_frame_must_be_one_whole_unmasked_data_frame) {
+    dx_proto *p = NULL, *c = NULL;
+    dx_proto_config cfg = {.side = S, .limits.max_send_queue = 100};
+    REQUIRE(dx_proto_create(&p, &cfg) == 0);
+    dx_proto_config ccfg = {.side = C};
+    REQUIRE(dx_proto_create(&c, &ccfg) == 0);
+    static const uint8_t ok[] = {0x82, 0x02, 1, 2};
+    static const uint8_t masked[] = {0x82, 0x82, 0, 0, 0, 0, 1, 2};
+    static const uint8_t nofin[] = {0x02, 0x02, 1, 2};
+    static const uint8_t cont[] = {0x80, 0x02, 1, 2};
+    static const uint8_t ping[] = {0x89, 0x02, 1, 2};
+    static const uint8_t rsv1[] = {0xC2, 0x02, 1, 2};
+    dx_shared *s_ok = shared_of(ok, sizeof ok), *s_masked = shared_of(masked, sizeof masked),
+              *s_nofin = shared_of(nofin, sizeof nofin), *s_cont = shared_of(cont, sizeof cont),
+              *s_ping = shared_of(ping, sizeof ping), *s_rsv1 = shared_of(rsv1, sizeof rsv1);
+    CHECK_RC(dx_proto_send_shared(c, s_ok, 0, sizeof ok), DX_EINVAL); /* a client masks */
+    CHECK_RC(dx_proto_send_shared(p, s_ok, 0, 3), DX_EINVAL);         /* cut short */
+    CHECK_RC(dx_proto_send_shared(p, s_ok, 1, 4), DX_EINVAL);         /* outside */
+    CHECK_RC(dx_proto_send_shared(p, s_masked, 0, sizeof masked), DX_EINVAL);
+    CHECK_RC(dx_proto_send_shared(p, s_nofin, 0, sizeof nofin), DX_EINVAL);
+    CHECK_RC(dx_proto_send_shared(p, s_cont, 0, sizeof cont), DX_EINVAL);
+    CHECK_RC(dx_proto_send_shared(p, s_ping, 0, sizeof ping), DX_EINVAL);
+    CHECK_RC(dx_proto_send_shared(p, s_rsv1, 0, sizeof rsv1), DX_EINVAL); /* no extension */
+    CHECK_RC(dx_proto_send_shared(p, NULL, 0, 0), DX_EINVAL);
+    CHECK(!dx_proto_wants_write(p));
+    /* §5.4: not inside a fragmented message of our own */
+    CHECK_RC(dx_proto_send(p, DX_OP_TEXT, dx_span_cstr("frag"), false), 0);
+    CHECK_RC(dx_proto_send_shared(p, s_ok, 0, sizeof ok), DX_ESTATE);
+    CHECK_RC(dx_proto_send(p, DX_OP_CONT, dx_span_cstr("end"), true), 0);
+    /* the send-queue cap counts what is referenced */
+    size_t queued = dx_proto_output(p).len;
+    dx_proto_output_consume(p, queued);
+    for (int i = 0; i < 25; i++)
+        CHECK_RC(dx_proto_send_shared(p, s_ok, 0, sizeof ok), 0); /* 100 bytes */
+    CHECK_RC(dx_proto_send_shared(p, s_ok, 0, sizeof ok), DX_ELIMIT);
+    dx_proto_output_consume(p, 100);
+    CHECK_RC(dx_proto_close(p, 1000, (dx_span){0}), 0);
+    CHECK_RC(dx_proto_send_shared(p, s_ok, 0, sizeof ok), DX_ESTATE);
+    dx_shared_release(s_ok);
+    dx_shared_release(s_masked);
+    dx_shared_release(s_nofin);
+    dx_shared_release(s_cont);
+    dx_shared_release(s_ping);
+    dx_shared_release(s_rsv1);
+    dx_proto_destroy(c);
+    dx_proto_destroy(p);
+}
+
+/* A queue the caller owns: frames land after the caller's own bytes, in order, and
+ * destroying the proto leaves the queue (and what is in it) to the caller. */
+TEST(proto_appends_to_the_callers_queue) {
+    dx_outq q;
+    dx_outq_init(&q, NULL);
+    CHECK_RC(dx_outq_append(&q, dx_span_cstr("HTTP/1.1 101\r\n\r\n")), 0);
+    dx_proto *p = NULL;
+    dx_proto_config cfg = {.side = S, .output = &q};
+    REQUIRE(dx_proto_create(&p, &cfg) == 0);
+    CHECK_RC(dx_proto_send_text(p, dx_span_cstr("hi")), 0);
+    CHECK_EQ_INT(dx_outq_len(&q), 16 + 4);
+    CHECK(memcmp(dx_outq_front(&q).ptr + 16, "\x81\x02hi", 4) == 0);
+    dx_proto_destroy(p);
+    CHECK_EQ_INT(dx_outq_len(&q), 20);
+    dx_outq_deinit(&q);
 }

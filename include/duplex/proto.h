@@ -23,6 +23,7 @@
 
 #include "duplex/base.h"
 #include "duplex/frame.h"
+#include "duplex/outq.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -79,6 +80,10 @@ typedef struct dx_proto_config {
     const dx_allocator *allocator; /* NULL: malloc/free. Must outlive the proto. */
     const dx_random *random;       /* NULL: dx_random_default(). Client masking keys.
                                       Must outlive the proto. */
+    dx_outq *output;               /* the queue frames are appended to (a runtime gives
+                                      its connection's, shared with its own bytes);
+                                      NULL: the proto keeps one of its own. Must
+                                      outlive the proto, which never frees it. */
 } dx_proto_config;
 
 /* What dx_proto_recv() reports. After we sent a close (CLOSING), data, pings and
@@ -123,8 +128,9 @@ typedef struct dx_event {
 } dx_event;
 
 /*
- * Create an endpoint in state OPEN. It allocates the proto and a small output
- * buffer (room for a close frame and a pong), nothing else until output grows.
+ * Create an endpoint in state OPEN. It allocates the proto and, unless cfg.output
+ * names a queue, a small output buffer of its own (room for a close frame and a
+ * pong), nothing else until output grows.
  *
  * @out  receives the new proto; left untouched on failure
  * @cfg  copied; NULL means a server with default limits
@@ -170,8 +176,9 @@ DX_API void dx_proto_destroy(dx_proto *p);
  *   DX_EINVAL  a NULL argument (with len > 0)
  *   DX_ENOMEM  the output buffer had to grow for an automatic reply (pong or
  *              close) and could not. The proto is then CLOSED without an event;
- *              dx_proto_recv_eof() will report 1006. Only possible when the
- *              output already holds more than the preallocated 256 bytes.
+ *              dx_proto_recv_eof() will report 1006. With the proto's own
+ *              queue, only possible when the output already holds more than
+ *              the 256 bytes allocated at create (or after dx_proto_trim).
  *   <0         on the client side, the random source's error (same effect)
  */
 DX_API int dx_proto_recv(dx_proto *p, uint8_t *buf, size_t len, size_t *used, dx_event *ev);
@@ -241,6 +248,23 @@ DX_API int dx_proto_pong(dx_proto *p, dx_span payload);
 DX_API int dx_proto_close(dx_proto *p, uint16_t code, dx_span reason);
 
 /*
+ * Queue a whole data frame that was built once for many connections: the bytes
+ * [@off, @off + @len) of @frame, a complete unmasked frame with FIN set (header
+ * included), are referenced, not copied (outq.h). The same checks as dx_proto_send
+ * apply (state, fragment order, RSV bits, max_send_queue, counting the whole frame
+ * as payload). Server side only: a client masks every frame with a key of its own.
+ *
+ * Returns 0, or:
+ *   DX_EINVAL  the client side; the range is outside @frame; it is not exactly one
+ *              unmasked frame with FIN set of a text or binary message; an RSV bit
+ *              that cfg.rsv_allowed lacks
+ *   DX_ESTATE  not OPEN, or a fragmented message is unfinished
+ *   DX_ELIMIT  the output would exceed limits.max_send_queue
+ *   DX_ENOMEM
+ */
+DX_API int dx_proto_send_shared(dx_proto *p, dx_shared *frame, size_t off, size_t len);
+
+/*
  * Zero-copy sending for the runtime (server side mostly): validate and account for
  * a data frame of @len bytes like dx_proto_send(), but only write its header into
  * @hdr (returning its size in *@hdr_len) instead of queueing anything. The caller
@@ -260,14 +284,18 @@ DX_API int dx_proto_send_header(dx_proto *p, dx_opcode op, size_t len, bool fin,
                                 uint8_t mask_key[4]);
 
 /*
- * The bytes waiting to be written to the transport. The span points into @p and is
- * valid until the next call that queues or consumes output. Empty when nothing
- * waits.
+ * The first contiguous bytes waiting to be written to the transport (all of them
+ * unless a shared frame is queued: see dx_proto_output_spans). The span is valid
+ * until the next call that queues or consumes output. Empty when nothing waits.
  */
 DX_API dx_span dx_proto_output(const dx_proto *p);
 
-/* Mark the first @n bytes of dx_proto_output() as written. @n larger than the
- * pending amount is clamped. The buffer is kept and reused (it does not shrink). */
+/* The bytes waiting, as up to @max spans in order (dx_outq_spans): what one writev
+ * sends. Returns how many spans were filled. */
+DX_API size_t dx_proto_output_spans(const dx_proto *p, dx_span *v, size_t max);
+
+/* Mark the first @n bytes of the output as written. @n larger than the pending
+ * amount is clamped. The buffer is kept and reused (it does not shrink). */
 DX_API void dx_proto_output_consume(dx_proto *p, size_t n);
 
 /*
@@ -278,8 +306,8 @@ DX_API void dx_proto_output_consume(dx_proto *p, size_t n);
  */
 DX_API void dx_proto_trim(dx_proto *p);
 
-/* Bytes allocated for the output buffer (what dx_proto_trim would give back once
- * the output is empty); 0 when there is none. */
+/* Bytes of memory the output queue holds (what dx_proto_trim would give back once
+ * the output is empty; shared frames it refers to are not counted); 0 when none. */
 DX_API size_t dx_proto_output_capacity(const dx_proto *p);
 
 /* True when dx_proto_output() is non-empty. */

@@ -10,9 +10,11 @@
  * the receive path allocates except growing the output buffer for an automatic
  * reply when it is full.
  *
- * Output: one contiguous buffer [out_head, out_tail) of whole frames. Consuming
- * moves out_head; appending compacts or grows. Once it has grown to the working
- * size, steady-state sending allocates nothing.
+ * Output: whole frames appended to a dx_outq (outq.h), the caller's (the runtime
+ * gives its connection's queue, so HTTP bytes and frames share one order) or the
+ * proto's own. Frames are copied in (and masked on the client side); a frame built
+ * once for many connections goes in as a reference (dx_proto_send_shared). Once the
+ * queue has grown to the working size, steady-state sending allocates nothing.
  */
 #include "base/internal.h"
 #include "duplex/proto.h"
@@ -26,10 +28,8 @@ struct dx_proto {
     const dx_allocator *alloc; /* from the config (or the default) */
     const dx_random *random;   /* masking keys (client side) */
     dx_proto_limits limits;    /* with defaults filled in */
-    uint8_t *out;              /* output buffer (out_cap bytes; NULL after trim) */
-    size_t out_cap;            /* its size */
-    size_t out_head;           /* first byte not yet consumed by the caller */
-    size_t out_tail;           /* end of the queued bytes */
+    dx_outq *out;              /* where frames go: the caller's queue, or own_out */
+    dx_outq own_out;           /* the queue when the config gives none */
     uint64_t left;             /* payload bytes of the current frame still to come */
     uint64_t msg_len;          /* sum of the fragment lengths announced so far */
     dx_frame_header frame;     /* the current frame's header */
@@ -63,49 +63,7 @@ struct dx_proto {
 /* ---- output --------------------------------------------------------------- */
 
 static size_t out_pending(const dx_proto *p) {
-    return p->out_tail - p->out_head;
-}
-
-/*
- * Make room for @n more bytes at out_tail and return where they go, or NULL when
- * growing fails. Moving the pending bytes to the front is preferred when that
- * frees enough room and they are at most half the buffer (so the copy is paid
- * for by at least as many appended bytes); otherwise the buffer doubles.
- */
-static uint8_t *out_reserve(dx_proto *p, size_t n) {
-    if (p->out_cap - p->out_tail >= n)
-        return p->out + p->out_tail;
-    size_t pending = out_pending(p);
-    bool can_compact = p->out_head > 0 && p->out_cap - pending >= n;
-    if (can_compact && pending <= p->out_cap / 2)
-        goto compact;
-    size_t cap = p->out_cap ? p->out_cap : OUT_INITIAL;
-    while (cap - pending < n) {
-        if (cap > SIZE_MAX / 2) {
-            cap = pending + n; /* callers keep pending + n far below SIZE_MAX */
-            break;
-        }
-        cap *= 2;
-    }
-    uint8_t *nb = dx__alloc(p->alloc, cap);
-    if (!nb) {
-        if (can_compact)
-            goto compact;
-        return NULL;
-    }
-    if (pending)
-        memcpy(nb, p->out + p->out_head, pending);
-    dx__free(p->alloc, p->out, p->out_cap);
-    p->out = nb;
-    p->out_cap = cap;
-    p->out_head = 0;
-    p->out_tail = pending;
-    return p->out + p->out_tail;
-compact:
-    memmove(p->out, p->out + p->out_head, pending);
-    p->out_head = 0;
-    p->out_tail = pending;
-    return p->out + p->out_tail;
+    return dx_outq_len(p->out);
 }
 
 static size_t header_size(size_t payload_len, bool masked) {
@@ -140,7 +98,7 @@ static int queue_frame(dx_proto *p, unsigned opcode, bool fin, uint8_t rsv, dx_s
         if (rc < 0)
             return rc;
     }
-    uint8_t *dst = out_reserve(p, header_size(payload.len, h.masked) + payload.len);
+    uint8_t *dst = dx_outq_reserve(p->out, header_size(payload.len, h.masked) + payload.len);
     if (!dst)
         return DX_ENOMEM;
     size_t hl = dx_frame_header_encode(dst, &h);
@@ -150,7 +108,7 @@ static int queue_frame(dx_proto *p, unsigned opcode, bool fin, uint8_t rsv, dx_s
         else
             memcpy(dst + hl, payload.ptr, payload.len);
     }
-    p->out_tail += hl + payload.len;
+    dx_outq_commit(p->out, hl + payload.len);
     return 0;
 }
 
@@ -539,6 +497,29 @@ int dx_proto_send_header(dx_proto *p, dx_opcode op, size_t len, bool fin,
     return 0;
 }
 
+int dx_proto_send_shared(dx_proto *p, dx_shared *frame, size_t off, size_t len) {
+    if (!p || !frame)
+        return DX_EINVAL;
+    dx_span f = dx_shared_data(frame);
+    if (off > f.len || len > f.len - off)
+        return DX_EINVAL;
+    dx_frame_header h;
+    size_t hl;
+    /* one whole, unmasked data frame, exactly: a client masks each frame with a key of
+     * its own, so only a server can send the same bytes to many peers */
+    if (p->side != DX_SIDE_SERVER || dx_frame_header_decode(f.ptr + off, len, &h, &hl) != 0 ||
+        h.masked || !h.fin || h.payload_len != len - hl)
+        return DX_EINVAL;
+    int rc = check_send(p, (dx_opcode)h.opcode);
+    if (rc < 0)
+        return h.opcode == DX_OP_CONT ? DX_EINVAL : rc;
+    if (h.rsv & ~p->rsv_allowed)
+        return DX_EINVAL;
+    if (!fits_send_queue(p, len - hl))
+        return DX_ELIMIT;
+    return dx_outq_append_shared(p->out, frame, off, len);
+}
+
 static int send_control(dx_proto *p, dx_opcode op, dx_span payload) {
     if (!p || (!payload.ptr && payload.len) || payload.len > DX_MAX_CONTROL_PAYLOAD)
         return DX_EINVAL;
@@ -590,10 +571,14 @@ int dx_proto_create(dx_proto **out, const dx_proto_config *cfg) {
     dx_proto *p = dx__calloc(a, sizeof(*p));
     if (!p)
         return DX_ENOMEM;
-    p->out = dx__alloc(a, OUT_INITIAL);
-    if (!p->out)
-        goto err_free_proto;
-    p->out_cap = OUT_INITIAL;
+    if (cfg->output) {
+        p->out = cfg->output;
+    } else {
+        dx_outq_init(&p->own_out, a);
+        p->out = &p->own_out;
+        if (!dx_outq_reserve(p->out, OUT_INITIAL)) /* the automatic replies' room */
+            goto err_free_proto;
+    }
     p->alloc = a;
     p->random = cfg->random ? cfg->random : dx_random_default();
     p->side = cfg->side;
@@ -607,6 +592,7 @@ int dx_proto_create(dx_proto **out, const dx_proto_config *cfg) {
     *out = p;
     return 0;
 err_free_proto:
+    dx_outq_deinit(&p->own_out);
     dx__free(a, p, sizeof(*p));
     return DX_ENOMEM;
 }
@@ -614,35 +600,29 @@ err_free_proto:
 void dx_proto_destroy(dx_proto *p) {
     if (!p)
         return;
-    const dx_allocator *a = p->alloc;
-    dx__free(a, p->out, p->out_cap);
-    dx__free(a, p, sizeof(*p));
+    dx_outq_deinit(&p->own_out); /* the caller's queue stays the caller's */
+    dx__free(p->alloc, p, sizeof(*p));
 }
 
 dx_span dx_proto_output(const dx_proto *p) {
-    dx_span s = {p->out ? p->out + p->out_head : NULL, out_pending(p)};
-    return s;
+    return dx_outq_front(p->out);
+}
+
+size_t dx_proto_output_spans(const dx_proto *p, dx_span *v, size_t max) {
+    return dx_outq_spans(p->out, v, max);
 }
 
 size_t dx_proto_output_capacity(const dx_proto *p) {
-    return p && p->out ? p->out_cap : 0;
+    return p ? dx_outq_memory(p->out) : 0;
 }
 
 void dx_proto_trim(dx_proto *p) {
-    if (!p || out_pending(p) > 0 || !p->out)
-        return;
-    dx__free(p->alloc, p->out, p->out_cap);
-    p->out = NULL;
-    p->out_cap = p->out_head = p->out_tail = 0;
+    if (p)
+        dx_outq_trim(p->out);
 }
 
 void dx_proto_output_consume(dx_proto *p, size_t n) {
-    size_t pending = out_pending(p);
-    if (n > pending)
-        n = pending;
-    p->out_head += n;
-    if (p->out_head == p->out_tail)
-        p->out_head = p->out_tail = 0;
+    dx_outq_consume(p->out, n);
 }
 
 bool dx_proto_wants_write(const dx_proto *p) {
