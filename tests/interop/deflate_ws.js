@@ -441,8 +441,8 @@ async function paramsSections() {
     `${P}; client_max_window_bits=13`, 13);
   await paramsClientCase([], { threshold: 0, clientMaxWindowBits: 15 },
     `${P}; client_max_window_bits=15`);
-  await paramsClientCase(['--deflate-client-window', '12'], { threshold: 0, clientMaxWindowBits: 8 },
-    `${P}; client_max_window_bits=8`);
+  await paramsClientCase(['--deflate-client-window', '12'],
+    { threshold: 0, clientMaxWindowBits: 8 }, `${P}; client_max_window_bits=8`);
   await paramsClientCase(['--deflate-level', '1', '--deflate-mem-level', '9'],
     { threshold: 0, clientMaxWindowBits: 10 }, `${P}; client_max_window_bits=10`);
   await paramsClientCase(['--deflate-server-window', '12', '--deflate-client-window', '12',
