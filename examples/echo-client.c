@@ -20,13 +20,16 @@
  * remote=0|1 reason=R [error=NAME]" (NAME: the dx_err_name of why the library
  * ended the connection, when it did).
  *
- * permessage-deflate (RFC 7692) is offered with duplex's default settings unless the
- * --deflate-* flags (see include/duplex/deflate.h, client side) say otherwise;
- * --no-deflate does not offer it. "open" also shows the extensions agreed.
+ * permessage-deflate (RFC 7692) is offered with duplex's default settings
+ * ("permessage-deflate; client_max_window_bits") unless the --deflate-* flags (see
+ * include/duplex/deflate.h, client side) say otherwise; --no-deflate does not offer
+ * it. "open" also shows the extensions agreed.
  *   --deflate-server-window N   offer server_max_window_bits=N (8..15): the server must
  *                               compress within 2^N bytes (15: no restriction, not sent)
  *   --deflate-client-window N   our compressor's window, 8..15 (default 11), offered as
- *                               client_max_window_bits=N (the server may lower it)
+ *                               client_max_window_bits=N (without the flag: no value).
+ *                               The server may lower it; a larger answer is accepted
+ *                               and we keep N
  *   --deflate-server-no-context-takeover  ask the server to reset after each message
  *   --deflate-client-no-context-takeover  reset our compressor after each message (and
  *                               say so in the offer)

@@ -255,7 +255,8 @@ TEST(client_url_errors_are_returned_at_once) {
         int rc;
     } cases[] = {
         {"ws://127.0.0.1/#frag", DX_EURL_FRAGMENT}, {"wss://127.0.0.1:0/", DX_EURL_PORT},
-        {"http://127.0.0.1/", DX_EURL_SCHEME},      {"ws:///path", DX_EURL_HOST},
+        {"ftp://127.0.0.1/", DX_EURL_SCHEME},       {"ws:///", DX_EURL_HOST},
+        {"ws://\xc3\xa9/", DX_EURL_IDNA},           {"ws://a b/", DX_EURL_HOST},
         {"ws://127.0.0.1:0/", DX_EURL_PORT},        {"ws://127.0.0.1:65536/", DX_EURL_PORT},
         {"ws://127.0.0.1:x/", DX_EURL_PORT},        {"ws://[::1/", DX_EURL_HOST},
     };
@@ -269,6 +270,9 @@ TEST(client_url_errors_are_returned_at_once) {
         CHECK(c == (dx_conn *)&r);
     }
     dx_conn *c = NULL;
+    char long_host[300] = "ws://"; /* a host over DX_PROXY_HOST_MAX (255) bytes */
+    memset(long_host + 5, 'a', 256);
+    CHECK_RC(dx_client_connect(&c, l, long_host, NULL, &nu_callbacks, &r), DX_EURL_HOST);
     CHECK_RC(dx_client_connect(&c, l, NULL, NULL, &nu_callbacks, &r), DX_EINVAL);
     CHECK_RC(dx_client_connect(NULL, l, "ws://127.0.0.1/", NULL, &nu_callbacks, &r), DX_EINVAL);
     CHECK_RC(dx_client_connect(&c, NULL, "ws://127.0.0.1/", NULL, &nu_callbacks, &r), DX_EINVAL);

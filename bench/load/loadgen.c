@@ -1256,15 +1256,12 @@ static void parse_url(const char *text) {
         usage_error("--url %s: %s", text, dx_strerror(rc));
     if (u.secure)
         opt.tls = true;
-    if (u.host.len >= sizeof opt.host || u.host_is_ipv6)
+    size_t len;
+    if (u.host_kind != DX_URL_HOST_IPV4 || dx_url_write_host(&u, opt.host, sizeof opt.host, &len))
         usage_error("--url %s: the host must be an IPv4 address", text);
-    memcpy(opt.host, u.host.ptr, u.host.len);
-    opt.host[u.host.len] = '\0';
     opt.addr.sin_family = AF_INET;
     opt.addr.sin_port = htons(u.port);
-    if (inet_pton(AF_INET, opt.host, &opt.addr.sin_addr) != 1)
-        usage_error("--url %s: the host must be an IPv4 address", text);
-    size_t len;
+    memcpy(&opt.addr.sin_addr, u.addr, 4); /* network byte order, as dx_url keeps it */
     if (dx_url_write_resource(&u, opt.resource, sizeof opt.resource, &len) != 0)
         usage_error("--url %s: path too long", text);
     opt.url = text;

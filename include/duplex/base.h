@@ -124,11 +124,12 @@ DX_API int dx_random_bytes(uint8_t *buf, size_t len);
     X(HS_EXTENSION_NOT_OFFERED, -1256, "server chose an extension we did not offer")       \
     X(HS_NO_PROTOCOL,        -1249, "no subprotocol in common: the client offered some, none was chosen") \
     X(HS_BAD_URL,            -1257, "malformed WebSocket URL")                            \
-    /* WebSocket URLs (RFC 6455 §3, RFC 3986), more precise than HS_BAD_URL */              \
-    X(URL_SCHEME,            -1258, "URL scheme is not ws or wss")                         \
+    /* WebSocket URLs (WHATWG URL Standard, url.h), more precise than HS_BAD_URL */         \
+    X(URL_SCHEME,            -1258, "URL scheme is not ws or wss (or http or https)")      \
     X(URL_FRAGMENT,          -1259, "URL holds a fragment identifier")                     \
     X(URL_HOST,              -1260, "URL host is missing or malformed")                    \
     X(URL_PORT,              -1261, "URL port is not a number in 1..65535")             \
+    X(URL_IDNA,              -1262, "URL host is not ASCII (IDNA is not supported)")       \
     /* runtime: connections, server, client */                                              \
     X(RESOLVE,               -1300, "host name could not be resolved")                     \
     X(CONNECT_TIMEOUT,       -1301, "timed out connecting to the server")                  \

@@ -455,14 +455,15 @@ static const char *env_get(const char *name) {
  * option) and choose the proxy. */
 static int prepare(client *cl, const dx_url *url) {
     const dx_client_options *o = &cl->cfg->opts;
-    if (url->host.len > DX_PROXY_HOST_MAX)
-        return DX_EURL_HOST;
-    memcpy(cl->host, url->host.ptr, url->host.len);
-    cl->host_ipv6 = url->host_is_ipv6;
+    size_t hlen;
+    int rc = dx_url_write_host(url, cl->host, sizeof cl->host, &hlen);
+    if (rc < 0)
+        return rc == DX_ENOSPACE ? DX_EURL_HOST : rc;
+    cl->host_ipv6 = url->host_kind == DX_URL_HOST_IPV6;
     cl->port = url->port;
     char resource[RESOURCE_MAX];
     size_t rlen;
-    int rc = dx_url_write_resource(url, resource, sizeof resource, &rlen);
+    rc = dx_url_write_resource(url, resource, sizeof resource, &rlen);
     if (rc < 0)
         return rc == DX_ENOSPACE ? DX_EHS_BAD_URL : rc;
     cl->req =

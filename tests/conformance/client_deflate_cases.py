@@ -7,21 +7,30 @@ Usage: client_deflate_cases.py BUILD [-k CASE_PREFIX]... [-v]
 For each case the harness listens on a fresh port of 127.0.0.1, launches
 `BUILD/bin/echo-client ws://127.0.0.1:PORT/case/ID` (or $DX_CONF_CLIENT_CMD, the URL
 appended), checks its offer (echo-client offers "permessage-deflate;
-client_max_window_bits=11", duplex's defaults) and answers it. Groups:
+client_max_window_bits", duplex's defaults: the parameter without a value, as
+browsers offer it; "client_max_window_bits=N" with --deflate-client-window N) and
+answers it. Every compressed message of the client is inflated twice: with the
+client window and context takeover we answered (as a server would; absent: 15),
+and with the window the client must actually use, min(its own (default 11), the
+answered one), which catches a client that compresses beyond its own window.
+Groups:
 
   16  valid answers (context takeover either way, server_max_window_bits 8..15,
-      client_max_window_bits 8..11, combinations): we send compressed messages of
+      client_max_window_bits 8..15, combinations): we send compressed messages of
       0 B .. 1 MiB (with our window and context as answered), the client echoes them,
-      compressed when they are 64 B or more, and we inflate its frames with exactly
-      the client window and context takeover we answered
+      compressed when they are 64 B or more, and we inflate its frames as above
   17  invalid answers (unknown or repeated parameter, window bits 16 or 7 or 08 or
-      without a value, client_max_window_bits above the offer, a value on a
-      *_no_context_takeover, permessage-deflate twice, an extension not offered):
-      echo-client exits 2 and sends no frame
+      without a value, a value on a *_no_context_takeover, permessage-deflate twice,
+      an extension not offered): echo-client exits 2 and sends no frame
   18  errors with the extension agreed: RSV1 on a continuation or a control frame
       (1002), corrupt data or invalid UTF-8 (1007), a zip bomb over the client's
       16 MiB limit (1009); RSV1 without the extension agreed (1002); fragmented
       compressed messages
+  19  like Autobahn 13.3.x-13.6.x: the server answers client_max_window_bits 8, 11,
+      12..15 (or none), with and without client_no_context_takeover, to the default
+      offer and to --deflate-client-window 9, 12 and 15 (RFC 7692 §7.1.2.2: a server
+      may answer a window above the offered value; the client keeps its own, the
+      smaller); messages of 16 B .. 128 KiB, several of each size, echoed compressed
 
 Fault injection: DX_PMD_BREAK=window or =context (see server_deflate_cases.py).
 The last line is "client_deflate_cases: N passed, M failed"; exit status 1 on failure.
@@ -43,31 +52,68 @@ from wsraw import (BINARY, CLOSE, CONT, PING, RSV1, TEXT, Deflater, Fail,  # noq
 
 BREAK = os.environ.get("DX_PMD_BREAK", "")
 COMPRESS_MIN = 64
-OFFER = "permessage-deflate; client_max_window_bits=11"
+OFFER = "permessage-deflate; client_max_window_bits"
+DEFAULT_WINDOW = 11  # echo-client's compressor window unless --deflate-client-window
 T_EXIT = 5.0
 
 
-def start_pmd(t, answer):
-    """Launch the client, check its offer, answer with @answer (None: no extension).
-    Returns (peer, our Deflater or None)."""
+def offer_for(window):
+    """echo-client's offer with --deflate-client-window @window (None: not given)."""
+    return OFFER if window is None else f"{OFFER}={window}"
+
+
+def client_window(answer, window=None):
+    """The window the client must compress within: its own (@window, or the default)
+    or the answered client_max_window_bits (absent: 15), whichever is smaller."""
+    a = pmd_agreed([answer])
+    return min(window or DEFAULT_WINDOW, a["client_max_window_bits"] or 15)
+
+
+class BothInflaters:
+    """Inflates each message of the client with the window we answered (what a
+    server inflates with) and with the window the client must really use (the
+    smaller one, see client_window): both must give the same message."""
+
+    def __init__(self, agreed, own, no_context):
+        self.agreed = Inflater(agreed, no_context)
+        self.own = Inflater(own, no_context)
+        self.messages = 0
+
+    def inflate(self, payload, limit=64 << 20):
+        body = self.agreed.inflate(payload, limit)
+        if self.own.inflate(payload, limit) != body:
+            raise Fail(f"harness: windows {self.agreed.wbits} and {self.own.wbits} inflate "
+                       "the same message differently")
+        self.messages += 1
+        return body
+
+
+def start_pmd(t, answer, window=None):
+    """Launch the client (with --deflate-client-window @window unless None), check
+    its offer, answer with @answer (None: no extension). Returns (peer, our Deflater
+    or None)."""
+    if window is not None:
+        t.argv = t.argv + ["--deflate-client-window", str(window)]
     t.spawn()
     p = t.accept()
     req = t.read_request()
     offers = header_values(req.headers, "sec-websocket-extensions")
-    if offers != [OFFER]:
-        raise Fail(f"the client offered {offers!r}, expected [{OFFER!r}]")
+    want = offer_for(window)
+    if offers != [want]:
+        raise Fail(f"the client offered {offers!r}, expected [{want!r}]")
     extra = f"Sec-WebSocket-Extensions: {answer}\r\n" if answer is not None else ""
     p.send(accept_response(req.key, extra))
     if answer is None:
         return p, None
     a = pmd_agreed([answer])
-    cwb = a["client_max_window_bits"] or 15
+    agreed = a["client_max_window_bits"] or 15
+    own = client_window(answer, window)
     cnct = a["client_no_context_takeover"]
     if BREAK == "window":
-        cwb = min(cwb, 11) - 1
+        own -= 1
     if BREAK == "context":
         cnct = True
-    p.pmd = Inflater(cwb, cnct)
+    p.pmd = BothInflaters(agreed, own, cnct)
     return p, Deflater(a["server_max_window_bits"] or 15, a["server_no_context_takeover"])
 
 
@@ -109,7 +155,7 @@ def valid_answer(t, answer, big=False):
     a = pmd_agreed([answer])
     # The same 3000 B random message twice: with context takeover (and a window that
     # holds it) the client's second echo is a few bytes; without, as long as the first.
-    cw = a["client_max_window_bits"] or 11
+    cw = client_window(answer)
     if a["client_no_context_takeover"] and wires[4] * 2 < wires[3]:
         raise Fail(f"client_no_context_takeover agreed, yet the repeat shrank "
                    f"{wires[3]} -> {wires[4]} B")
@@ -125,7 +171,7 @@ def group16(s):
                "permessage-deflate; client_no_context_takeover",
                "permessage-deflate; server_no_context_takeover; client_no_context_takeover"]
     answers += [f"permessage-deflate; server_max_window_bits={w}" for w in range(8, 16)]
-    answers += [f"permessage-deflate; client_max_window_bits={w}" for w in range(8, 12)]
+    answers += [f"permessage-deflate; client_max_window_bits={w}" for w in range(8, 16)]
     answers += [f"permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
                 f"server_max_window_bits={w}; client_max_window_bits={c}"
                 for w, c in ((9, 9), (15, 11), (12, 8), (10, 10))]
@@ -135,7 +181,8 @@ def group16(s):
                 "PERMESSAGE-DEFLATE; Client_No_Context_Takeover"]
     for a in answers:
         add(f"answer {a!r}", valid_answer, a)
-    for a in (answers[0], answers[3], answers[16 - 1 + 4]):
+    big = [a for a in answers if a.endswith("=10; client_max_window_bits=10")]
+    for a in (answers[0], answers[3], big[0], "permessage-deflate; client_max_window_bits=15"):
         add(f"answer {a!r}: messages up to 1 MiB", valid_answer, a, True)
 
 
@@ -164,10 +211,12 @@ def group17(s):
            "permessage-deflate; server_max_window_bits=08",
            "permessage-deflate; server_max_window_bits",
            "permessage-deflate; server_max_window_bits=ten",
-           "permessage-deflate; client_max_window_bits=12",
-           "permessage-deflate; client_max_window_bits=15",
            "permessage-deflate; client_max_window_bits=16",
+           "permessage-deflate; client_max_window_bits=7",
+           "permessage-deflate; client_max_window_bits=08",
+           'permessage-deflate; client_max_window_bits="16"',
            "permessage-deflate; client_max_window_bits",
+           "permessage-deflate; client_max_window_bits=15; client_max_window_bits=15",
            "permessage-deflate; server_no_context_takeover=1",
            "permessage-deflate; client_no_context_takeover=\"\"",
            "permessage-deflate, permessage-deflate",
@@ -264,9 +313,58 @@ def group18(s):
     add("compressed and plain messages interleaved, a BFINAL block", mixed)
 
 
+# ---- group 19: a server that answers a client window of its own (Autobahn 13.3-13.6) --
+
+AB_SIZES = (16, 64, 256, 1024, 4096, 8192, 16384, 32768, 65536, 131072)
+
+
+def window_answer(t, answer, window=None, pieces=1):
+    """Autobahn's 13.x cases send messages of one size after another and the client
+    echoes them; 13.4.x and 13.6.x answer client_max_window_bits=15, above the value
+    many clients offer. We send three messages of each size in AB_SIZES (repeating
+    text, random text, and binary repeating 2000 and 20000 bytes back)."""
+    p, tx = start_pmd(t, answer, window)
+    cw = client_window(answer, window)
+    for i, n in enumerate(AB_SIZES):
+        for k, (op, payload) in enumerate(((TEXT, text_sample(n)),
+                                           (TEXT, random_text(n, 10 * i + 1)),
+                                           (BINARY, far_repeats(n, i)))):
+            ev = echo(p, tx, op, payload, pieces)
+            # With a 32 KiB window the repeats 20000 B back are found, so a client
+            # that agreed to 15 and kept a smaller window would show here.
+            if k == 2 and n >= 65536 and cw == 15 and ev.wire > n * 0.6:
+                raise Fail(f"client window 15: {n} B with repeats 20000 B back took "
+                           f"{ev.wire} B (its compressor does not use the agreed window)")
+    check_open_line(t, answer)
+    server_close(t, p)
+
+
+def group19(s):
+    add = s.adder(19)
+    pmd = "permessage-deflate"
+    cnct = "; client_no_context_takeover"
+    for w in (8, 11, 12, 13, 14, 15, None):
+        for nct in ("", cnct):
+            answer = pmd + nct + (f"; client_max_window_bits={w}" if w else "")
+            add(f"offer {OFFER!r}, answer {answer!r}: client window "
+                f"{client_window(answer)}", window_answer, answer)
+    for window, answers in ((9, (f"{pmd}; client_max_window_bits=15",
+                                 f"{pmd}{cnct}; client_max_window_bits=15",
+                                 f"{pmd}; client_max_window_bits=8", pmd)),
+                            (12, (f"{pmd}; client_max_window_bits=14",
+                                  f"{pmd}; server_no_context_takeover; "
+                                  "client_max_window_bits=15")),
+                            (15, (f"{pmd}; client_max_window_bits=15", pmd))):
+        for answer in answers:
+            add(f"--deflate-client-window {window}, answer {answer!r}: client window "
+                f"{client_window(answer, window)}", window_answer, answer, window)
+    add(f"answer '{pmd}; client_max_window_bits=15', our messages in 3 frames",
+        window_answer, f"{pmd}; client_max_window_bits=15", None, 3)
+
+
 def build_suite():
     s = Suite("client_deflate_cases")
-    for g in (group16, group17, group18):
+    for g in (group16, group17, group18, group19):
         g(s)
     return s
 

@@ -9,7 +9,8 @@ varies DUPLEX's settings (each flag alone, then all together) and checks that th
 reach the wire:
 
 1. echo-client --deflate-* against a websockets server (ServerPerMessageDeflateFactory
-   with a few settings): the offer echo-client sends and the answer it prints are
+   with a few settings): the offer echo-client sends (client_max_window_bits without a
+   value unless --deflate-client-window gives one) and the answer it prints are
    exactly the expected strings; a series of messages (0 B .. 200 KiB, a random 1500 B
    message twice in a row so that context takeover shows, text and binary) comes back
    equal; and every message echo-client sends is compressed or not by --deflate-min,
@@ -17,13 +18,17 @@ reach the wire:
    context takeover, --deflate-level and --deflate-mem-level (zlib is deterministic and
    Python uses the same system zlib). A flag that changes nothing on the wire fails this,
    because the expected bytes then differ from those of the defaults (also checked).
+   The client window is min(ours, the answered one): a server allowing 15 gets bytes
+   compressed with our 11 (RFC 7692 §7.1.2.2).
 2. echo-client against a raw server whose answer breaks the offer (server_max_window_bits
    above or without the --deflate-server-window we offered, server_no_context_takeover
-   missing when asked, client_max_window_bits above our window): echo-client exits 2,
+   missing when asked, client_max_window_bits without a value or above 15): echo-client
+   exits 2,
    says "error: malformed or unacceptable permessage-deflate response (offered: OFFER)"
    (DX_EDEFLATE_BAD_ANSWER), and sends not a single byte after the 101; the same raw
    server answering correctly lets it open and close cleanly (so the failures are not
-   the raw server's doing).
+   the raw server's doing). A client_max_window_bits above the one we offered is such a
+   correct answer (§7.1.2.2: we keep our smaller window).
 3. echo-server --deflate-* against websockets clients offering (a) client_max_window_bits
    without a value, (b) no client_max_window_bits, (c) server_max_window_bits=10 and
    client_max_window_bits=12: the answer is exactly what RFC 7692 §7.1 and the flags
@@ -230,45 +235,52 @@ async def client_case(flags, factory, offer, answer):
     check(f"{name}: {len(msgs)} echoes equal, exit 0", seen.get("echo") is True and rc == 0,
           seen.get("error") or f"echo {seen.get('echo')}, exit {rc}: {(err or '')[-300:]!r}")
     a = ext_params(answer)
-    bits = int(a.get("client_max_window_bits") or c["cw"] or 11)
+    answered = int(a.get("client_max_window_bits") or 15)
+    bits = min(c["cw"] or 11, answered)  # our window, unless the server asked for less
     reset = c["cnct"] or "client_no_context_takeover" in a
-    check_wire(name, seen.get("wire"), msgs, (c["level"], c["mem"], bits, reset, c["min"]),
-               (6, 4, 11, False, 64))
+    want = (c["level"], c["mem"], bits, reset, c["min"])
+    check_wire(name, seen.get("wire"), msgs, want, (6, 4, 11, False, 64))
+    if answered > bits:
+        check(f"{name}: the messages tell our window {bits} from the answered {answered}",
+              model(msgs, *want) != model(msgs, *want[:2], answered, *want[3:]))
 
 
 CLIENT_CASES = [
-    # flags, websockets server settings, the offer, the answer
-    ([], {}, f"{PMD}; client_max_window_bits=11", f"{PMD}; client_max_window_bits=11"),
+    # flags, websockets server settings, the offer, the answer (websockets does not
+    # answer a client_max_window_bits offered without a value unless it has one)
+    ([], {}, f"{PMD}; client_max_window_bits", PMD),
+    ([], {"client_max_window_bits": 15}, f"{PMD}; client_max_window_bits",
+     f"{PMD}; client_max_window_bits=15"),
+    ([], {"client_max_window_bits": 8}, f"{PMD}; client_max_window_bits",
+     f"{PMD}; client_max_window_bits=8"),
     (["--deflate-server-window", "10"], {},
-     f"{PMD}; server_max_window_bits=10; client_max_window_bits=11",
-     f"{PMD}; server_max_window_bits=10; client_max_window_bits=11"),
+     f"{PMD}; server_max_window_bits=10; client_max_window_bits",
+     f"{PMD}; server_max_window_bits=10"),
     (["--deflate-server-window", "12"], {"server_max_window_bits": 9},
-     f"{PMD}; server_max_window_bits=12; client_max_window_bits=11",
-     f"{PMD}; server_max_window_bits=9; client_max_window_bits=11"),
+     f"{PMD}; server_max_window_bits=12; client_max_window_bits",
+     f"{PMD}; server_max_window_bits=9"),
     (["--deflate-server-window", "15"], {},  # 15 restricts nothing: not offered
-     f"{PMD}; client_max_window_bits=11", f"{PMD}; client_max_window_bits=11"),
+     f"{PMD}; client_max_window_bits", PMD),
     (["--deflate-server-no-context-takeover"], {},
-     f"{PMD}; server_no_context_takeover; client_max_window_bits=11",
-     f"{PMD}; server_no_context_takeover; client_max_window_bits=11"),
+     f"{PMD}; server_no_context_takeover; client_max_window_bits",
+     f"{PMD}; server_no_context_takeover"),
     (["--deflate-client-window", "9"], {},
+     f"{PMD}; client_max_window_bits=9", f"{PMD}; client_max_window_bits=9"),
+    (["--deflate-client-window", "9"], {"client_max_window_bits": 15},
      f"{PMD}; client_max_window_bits=9", f"{PMD}; client_max_window_bits=9"),
     (["--deflate-client-window", "8"], {},  # zlib compresses with 9 (see deflate.h)
      f"{PMD}; client_max_window_bits=8", f"{PMD}; client_max_window_bits=8"),
     (["--deflate-client-window", "15"], {"client_max_window_bits": 12},
      f"{PMD}; client_max_window_bits=15", f"{PMD}; client_max_window_bits=12"),
     (["--deflate-client-no-context-takeover"], {},
-     f"{PMD}; client_no_context_takeover; client_max_window_bits=11",
-     f"{PMD}; client_no_context_takeover; client_max_window_bits=11"),
-    (["--deflate-mem-level", "9"], {}, f"{PMD}; client_max_window_bits=11",
-     f"{PMD}; client_max_window_bits=11"),
-    (["--deflate-level", "1"], {}, f"{PMD}; client_max_window_bits=11",
-     f"{PMD}; client_max_window_bits=11"),
+     f"{PMD}; client_no_context_takeover; client_max_window_bits",
+     f"{PMD}; client_no_context_takeover"),
+    (["--deflate-mem-level", "9"], {}, f"{PMD}; client_max_window_bits", PMD),
+    (["--deflate-level", "1"], {}, f"{PMD}; client_max_window_bits", PMD),
     (["--deflate-level", "9", "--deflate-mem-level", "1"], {},
-     f"{PMD}; client_max_window_bits=11", f"{PMD}; client_max_window_bits=11"),
-    (["--deflate-min", "1"], {}, f"{PMD}; client_max_window_bits=11",
-     f"{PMD}; client_max_window_bits=11"),
-    (["--deflate-min", "4000"], {}, f"{PMD}; client_max_window_bits=11",
-     f"{PMD}; client_max_window_bits=11"),
+     f"{PMD}; client_max_window_bits", PMD),
+    (["--deflate-min", "1"], {}, f"{PMD}; client_max_window_bits", PMD),
+    (["--deflate-min", "4000"], {}, f"{PMD}; client_max_window_bits", PMD),
     (["--deflate-server-window", "12", "--deflate-client-window", "13",
       "--deflate-server-no-context-takeover", "--deflate-client-no-context-takeover",
       "--deflate-mem-level", "7", "--deflate-level", "3", "--deflate-min", "200"],
@@ -352,8 +364,12 @@ RAW_CASES = [
     (["--deflate-server-no-context-takeover"], f"{PMD}", False),
     (["--deflate-server-no-context-takeover"], f"{PMD}; client_max_window_bits=11", False),
     (["--deflate-server-no-context-takeover"], f"{PMD}; server_no_context_takeover", True),
-    (["--deflate-client-window", "9"], f"{PMD}; client_max_window_bits=10", False),
+    (["--deflate-client-window", "9"], f"{PMD}; client_max_window_bits=10", True),
+    (["--deflate-client-window", "9"], f"{PMD}; client_max_window_bits=15", True),
     (["--deflate-client-window", "9"], f"{PMD}; client_max_window_bits=9", True),
+    ([], f"{PMD}; client_max_window_bits=15", True),
+    ([], f"{PMD}; client_max_window_bits", False),
+    ([], f"{PMD}; client_max_window_bits=16", False),
     (["--deflate-client-no-context-takeover"], f"{PMD}", True),  # ours to keep, not asked
 ]
 

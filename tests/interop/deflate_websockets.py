@@ -11,9 +11,17 @@
    and texts and binaries of 0 B, 100 B, 5000 B and 1 MiB (compressible and random)
    come back equal; echoes of 64 B or more must arrive compressed (RSV1).
 2. websockets as SERVER for BUILD/bin/echo-client, ServerPerMessageDeflateFactory with
-   every combination of the same four settings (client window absent, 9, 11): the
-   client must print "open ... extensions=E" with E the answer websockets sent, echo
-   every message, and exit 0 after websockets closes.
+   every combination of the same four settings (client window absent, 8, 11, 15).
+   echo-client offers client_max_window_bits without a value (duplex's default), so
+   websockets answers client_max_window_bits=N (8, 11 or 15; none when absent): the
+   answer must be exactly that, the client must print "open ... extensions=E" with E
+   that answer, echo every message (compressed within min(11, N) while websockets
+   inflates with N, RFC 7692 §7.1.2.2), and exit 0 after websockets closes.
+3. The same with echo-client --deflate-client-window 9 and 12 (offered with the value)
+   against servers with client window absent, 8, 11, 15, with and without
+   client_no_context_takeover: websockets answers the smaller of the two (the offered
+   value when it has none) and inflates with it, so a client compressing beyond its
+   window would fail here.
 
 DX_PMD_NODEFLATE=1 runs both duplex programs with --no-deflate (every check that the
 extension is in use must then fail). Last line: "deflate_websockets: N passed, M failed".
@@ -132,8 +140,31 @@ async def client_combo(port, snct, cnct, smwb, cmwb, seed):
 
 # ---- 2. websockets as server ------------------------------------------------------------
 
-async def server_combo(snct, cnct, smwb, cmwb, seed):
+def server_answer(snct, cnct, smwb, cmwb, window):
+    """What websockets answers echo-client's offer (client_max_window_bits bare, or
+    =@window with --deflate-client-window) with these server settings."""
+    parts = ["permessage-deflate"]
+    if snct:
+        parts.append("server_no_context_takeover")
+    if cnct:
+        parts.append("client_no_context_takeover")
+    if smwb:
+        parts.append(f"server_max_window_bits={smwb}")
+    if cmwb is None:
+        client = window  # a bare offer is not answered; a value is echoed
+    else:
+        client = cmwb if window is None else min(cmwb, window)
+    if client:
+        parts.append(f"client_max_window_bits={client}")
+    return "; ".join(parts)
+
+
+async def server_combo(snct, cnct, smwb, cmwb, seed, window=None):
     name = f"server snct={int(snct)} cnct={int(cnct)} smwb={smwb} cmwb={cmwb}"
+    flags = []
+    if window is not None:
+        name = f"echo-client --deflate-client-window {window} vs {name}"
+        flags = ["--deflate-client-window", str(window)]
     fac = pmd.ServerPerMessageDeflateFactory(server_no_context_takeover=snct,
                                              client_no_context_takeover=cnct,
                                              server_max_window_bits=smwb,
@@ -166,7 +197,7 @@ async def server_combo(snct, cnct, smwb, cmwb, seed):
         port = srv.sockets[0].getsockname()[1]
         proc = await asyncio.create_subprocess_exec(
             os.path.join(BUILD, "bin", "echo-client"), f"ws://127.0.0.1:{port}/", *NODEFLATE,
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            *flags, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             err = await asyncio.wait_for(proc.stderr.read(), 60)
             rc = await asyncio.wait_for(proc.wait(), 10)
@@ -178,9 +209,10 @@ async def server_combo(snct, cnct, smwb, cmwb, seed):
         await asyncio.wait_for(done, 10)
     err = err.decode(errors="replace")
     ans = result.get("answer")
+    want = server_answer(snct, cnct, smwb, cmwb, window)
     opened = re.search(r"open protocol=\S* extensions=(.*)", err)
-    check(f"{name}: agreed {ans!r}, echo-client shows it",
-          ans is not None and opened is not None and opened.group(1) == ans,
+    check(f"{name}: agreed {want!r}, echo-client shows it",
+          ans == want and opened is not None and opened.group(1) == ans,
           f"answer {ans!r}, client printed {opened.group(0) if opened else err[-200:]!r}")
     check(f"{name}: echoes equal, {result.get('want_rsv1')} compressed",
           result.get("ok") and result.get("rsv1") == result.get("want_rsv1"),
@@ -201,9 +233,14 @@ async def main():
         for snct in (False, True):
             for cnct in (False, True):
                 for smwb in (None, 9, 12, 15):
-                    for cmwb in (None, 9, 11):
+                    for cmwb in (None, 8, 11, 15):
                         seed += 1
                         await server_combo(snct, cnct, smwb, cmwb, seed)
+        for window in (9, 12):
+            for cnct in (False, True):
+                for cmwb in (None, 8, 11, 15):
+                    seed += 1
+                    await server_combo(False, cnct, None, cmwb, seed, window)
     finally:
         server.terminate()
         try:

@@ -11,14 +11,23 @@
  *    texts and binaries of 0 B, 100 B, 5000 B and 1 MiB come back equal, and the echoes
  *    of 64 B or more arrive compressed (ws's receiver saw RSV1).
  * 2. ws as SERVER for BUILD/bin/echo-client with the same options (client window unset,
- *    9, 11): echo-client prints "open ... extensions=E" with E the answer ws sent, echoes
- *    everything (compressed from 64 B), and exits 0 after ws closes.
+ *    8, 11, 15): echo-client offers client_max_window_bits without a value (duplex's
+ *    default), so ws answers client_max_window_bits=N (none when unset); the answer must
+ *    have exactly the expected parameters, echo-client prints "open ... extensions=E"
+ *    with E that answer, echoes everything (compressed from 64 B, within min(11, N) while
+ *    ws inflates with N: RFC 7692 §7.1.2.2), and exits 0 after ws closes.
  *
  * 3. echo-client with --deflate-* flags (duplex's own settings; tests/interop/deflate_params.py
  *    covers them byte for byte against Python's websockets) against ws servers: the answer
  *    ws sent is exactly the expected string and echo-client prints it; texts of 0 B to
  *    200 KiB (one of 70 KB twice in a row) come back equal; ws inflated exactly the
  *    messages of --deflate-min bytes or more (RSV1), in under a quarter of their size.
+ *    Among them: --deflate-client-window 9 (offered as client_max_window_bits=9) against
+ *    a server answering client_max_window_bits=15, above the offer, as Autobahn's
+ *    fuzzingserver does (ws 8 itself refuses such an offer with 400 when its
+ *    clientMaxWindowBits is larger, so its acceptAsServer is wrapped for these cases to
+ *    answer 15; ws then inflates with 15), and the default offer against
+ *    clientMaxWindowBits 15 and 8.
  * 4. echo-server with --deflate-* flags against ws clients: the answer is exactly what the
  *    flags and RFC 7692 §7.1 give (client_max_window_bits only when the client offered it),
  *    the texts echo, compressed from --deflate-min bytes.
@@ -148,6 +157,22 @@ function expectedAnswer(snct, smwb, cmwb) {
   return parts.join('; ');
 }
 
+/* The parameters of one extension answer, sorted (ws orders them as they come). */
+function paramsOf(answer) {
+  return answer === null || answer === undefined ? null
+    : answer.split(';').map((p) => p.trim()).sort().join('; ');
+}
+
+/* What ws answers echo-client's default offer (client_max_window_bits without a value). */
+function expectedServerAnswer(snct, cnct, smwb, cmwb) {
+  const parts = ['permessage-deflate'];
+  if (snct) parts.push('server_no_context_takeover');
+  if (cnct) parts.push('client_no_context_takeover');
+  if (smwb !== undefined) parts.push(`server_max_window_bits=${smwb}`);
+  if (cmwb !== undefined) parts.push(`client_max_window_bits=${cmwb}`);
+  return parts.join('; ');
+}
+
 function pmdOptions(snct, cnct, smwb, cmwb) {
   const o = { serverNoContextTakeover: snct, clientNoContextTakeover: cnct, threshold: 0 };
   if (smwb !== undefined) o.serverMaxWindowBits = smwb;
@@ -248,8 +273,9 @@ async function serverCombo(snct, cnct, smwb, cmwb) {
   });
   const r = await Promise.race([result, new Promise((res) => setTimeout(() => res(null), 1000))]);
   const m = /open protocol=\S* extensions=(.*)/.exec(err);
-  check(`${name}: agreed '${answer}', echo-client shows it`,
-    answer !== null && m !== null && m[1] === answer,
+  const want = expectedServerAnswer(snct, cnct, smwb, cmwb);
+  check(`${name}: agreed '${want}', echo-client shows it`,
+    paramsOf(answer) === paramsOf(want) && m !== null && m[1] === answer,
     `answer '${answer}', client printed '${m ? m[0] : err.slice(-200)}'`);
   check(`${name}: echoes equal, compressed from 64 B`, r !== null && r.ok && r.rsv1 === r.want,
     r ? `ok=${r.ok} compressed=${r.rsv1}/${r.want}` : 'no result');
@@ -290,8 +316,27 @@ async function paramsEcho(ws, msgs, min) {
   };
 }
 
-async function paramsClientCase(flags, wsOptions, want) {
-  const name = `flags client ${flags.join(' ')} vs ws ${JSON.stringify(wsOptions)}`;
+/* @answerClientBits: make ws answer client_max_window_bits=N whatever was offered
+ * (and inflate with N), as a server may (RFC 7692 §7.1.2.2). */
+async function paramsClientCase(flags, wsOptions, want, answerClientBits) {
+  let name = `flags client ${flags.join(' ')} vs ws ${JSON.stringify(wsOptions)}`;
+  const acceptAsServer = PerMessageDeflate.prototype.acceptAsServer;
+  if (answerClientBits) {
+    name += ` answering client_max_window_bits=${answerClientBits}`;
+    PerMessageDeflate.prototype.acceptAsServer = function (offers) {
+      const accepted = acceptAsServer.call(this, offers);
+      accepted.client_max_window_bits = answerClientBits;
+      return accepted;
+    };
+  }
+  try {
+    await paramsClientRun(name, flags, wsOptions, want);
+  } finally {
+    PerMessageDeflate.prototype.acceptAsServer = acceptAsServer;
+  }
+}
+
+async function paramsClientRun(name, flags, wsOptions, want) {
   const wss = new WebSocketServer({
     host: '127.0.0.1',
     port: 0,
@@ -381,12 +426,23 @@ async function paramsServerCase(flags, cases) {
 async function paramsSections() {
   const P = 'permessage-deflate';
   await paramsClientCase(['--deflate-server-window', '10'], { threshold: 0 },
-    `${P}; server_max_window_bits=10; client_max_window_bits=11`);
+    `${P}; server_max_window_bits=10`);
   await paramsClientCase(['--deflate-server-no-context-takeover', '--deflate-client-window', '9'],
     { threshold: 0 }, `${P}; server_no_context_takeover; client_max_window_bits=9`);
   await paramsClientCase(['--deflate-client-no-context-takeover', '--deflate-min', '1000'],
     { threshold: 0, serverMaxWindowBits: 10 },
-    `${P}; client_no_context_takeover; client_max_window_bits=11; server_max_window_bits=10`);
+    `${P}; client_no_context_takeover; server_max_window_bits=10`);
+  /* a client window above the one offered: accepted, we keep ours (§7.1.2.2) */
+  await paramsClientCase(['--deflate-client-window', '9'], { threshold: 0 },
+    `${P}; client_max_window_bits=15`, 15);
+  await paramsClientCase(['--deflate-client-window', '9', '--deflate-client-no-context-takeover'],
+    { threshold: 0 }, `${P}; client_no_context_takeover; client_max_window_bits=15`, 15);
+  await paramsClientCase(['--deflate-client-window', '12'], { threshold: 0 },
+    `${P}; client_max_window_bits=13`, 13);
+  await paramsClientCase([], { threshold: 0, clientMaxWindowBits: 15 },
+    `${P}; client_max_window_bits=15`);
+  await paramsClientCase(['--deflate-client-window', '12'],
+    { threshold: 0, clientMaxWindowBits: 8 }, `${P}; client_max_window_bits=8`);
   await paramsClientCase(['--deflate-level', '1', '--deflate-mem-level', '9'],
     { threshold: 0, clientMaxWindowBits: 10 }, `${P}; client_max_window_bits=10`);
   await paramsClientCase(['--deflate-server-window', '12', '--deflate-client-window', '12',
@@ -437,7 +493,7 @@ async function paramsSections() {
   for (const snct of [false, true]) {
     for (const cnct of [false, true]) {
       for (const smwb of [undefined, 9, 12, 15]) {
-        for (const cmwb of [undefined, 9, 11]) {
+        for (const cmwb of [undefined, 8, 11, 15]) {
           await serverCombo(snct, cnct, smwb, cmwb);
         }
       }
