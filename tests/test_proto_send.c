@@ -768,10 +768,10 @@ TEST(rfc6455_5_2_shared_frame_goes_by_reference_between_own_frames) {
     dx_shared_release(f); /* the queue keeps its own references */
     dx_shared_release(g);
     /* a client reads them as three messages and a ping */
-    uint8_t wire[64];
+    uint8_t bytes[64];
     size_t n = 0;
     for (int i = 0; i < 4; i++) {
-        memcpy(wire + n, v[i].ptr, v[i].len);
+        memcpy(bytes + n, v[i].ptr, v[i].len);
         n += v[i].len;
     }
     dx_proto_output_consume(p, n);
@@ -783,13 +783,13 @@ TEST(rfc6455_5_2_shared_frame_goes_by_reference_between_own_frames) {
     dx_event ev;
     const char *want[] = {"a", "hello", "zz"};
     for (int i = 0; i < 3; i++) {
-        CHECK_RC(dx_proto_recv(c, wire + off, n - off, &used, &ev), 0);
+        CHECK_RC(dx_proto_recv(c, bytes + off, n - off, &used, &ev), 0);
         off += used;
         CHECK_EQ_INT(ev.type, DX_EV_DATA);
         CHECK_SPAN_STR(ev.u.data.data, want[i]);
     }
     CHECK_EQ_INT(ev.u.data.rsv, DX_RSV1);
-    CHECK_RC(dx_proto_recv(c, wire + off, n - off, &used, &ev), 0);
+    CHECK_RC(dx_proto_recv(c, bytes + off, n - off, &used, &ev), 0);
     CHECK_EQ_INT(ev.type, DX_EV_PING);
     dx_proto_destroy(c);
     dx_proto_destroy(p);
