@@ -113,6 +113,8 @@ typedef struct dx_deflate_params {
     uint8_t client_max_window_bits;  /* 8..15: the client compresses within this */
 } dx_deflate_params;
 
+/* ---- negotiation (§5, §7.1) --------------------------------------------------- */
+
 /*
  * Check one extension offer (from dx_ext_parse) as a permessage-deflate offer
  * (§7.1) and fill @out with what it asks for: for window bits the offered value,
