@@ -85,7 +85,7 @@ int main(void) {
     dx_tls_server_config scfg = {.certs = &cert, .cert_count = 1};
     dx_tls_client_config ccfg = {.ca_file = path("ca.pem")};
     dx_tls_ctx *sctx, *cctx;
-    if (dx__tls_ctx_create_server(&sctx, &scfg) != 0 || dx__tls_ctx_create_client(&cctx, &ccfg))
+    if (dx_tls_ctx_create_server(&sctx, &scfg) != 0 || dx_tls_ctx_create_client(&cctx, &ccfg))
         bench_fail("bench_tls", "contexts");
 
     static const size_t sizes[] = {20, 512, 16384};
@@ -139,7 +139,7 @@ int main(void) {
         dx__tls_conn_destroy(s);
         dx__tls_conn_destroy(c);
     }
-    dx__tls_ctx_destroy(sctx);
-    dx__tls_ctx_destroy(cctx);
+    dx_tls_ctx_release(sctx);
+    dx_tls_ctx_release(cctx);
     return 0;
 }

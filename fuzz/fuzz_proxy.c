@@ -11,7 +11,7 @@
  * and for the host itself. dx__proxy_from_env, given the pieces as variables, must
  * agree with calling the parser and matcher directly. Any breach aborts.
  */
-#include "client/proxy.h"
+#include "runtime/proxy.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -155,8 +155,8 @@ static const char *const hosts[8] = {"localhost", "127.0.0.1", "[::1]",       "e
 
 static void cleanup(void) {
     for (int i = 0; i < SERVER_KINDS; i++)
-        dx__tls_ctx_destroy(server_ctx[i]);
-    dx__tls_ctx_destroy(system_ctx);
+        dx_tls_ctx_release(server_ctx[i]);
+    dx_tls_ctx_release(system_ctx);
     if (tmpdir[0]) {
         unlink(cert_path);
         unlink(key_path);
@@ -253,7 +253,7 @@ static void setup_once(void) {
                 k == SERVER_OPTIONAL ? DX_TLS_CLIENT_AUTH_OPTIONAL : DX_TLS_CLIENT_AUTH_REQUIRED;
             cfg.client_ca_file = cert_path;
         }
-        REQUIRE(dx__tls_ctx_create_server(&server_ctx[k], &cfg) == 0);
+        REQUIRE(dx_tls_ctx_create_server(&server_ctx[k], &cfg) == 0);
     }
     verbose = getenv("DX_FUZZ_TLS_VERBOSE") != NULL;
     const char *seeds = getenv("DX_FUZZ_TLS_SEEDS");
@@ -284,7 +284,7 @@ static dx_tls_ctx *client_ctx(int kind) {
     int saved = rng_cur;
     rng_cur = RNG_SETUP;
     dx_tls_ctx *c = NULL;
-    REQUIRE(dx__tls_ctx_create_client(&c, &cfg) == 0);
+    REQUIRE(dx_tls_ctx_create_client(&c, &cfg) == 0);
     rng_cur = saved;
     if (kind == CLIENT_SYSTEM)
         system_ctx = c;
@@ -293,7 +293,7 @@ static dx_tls_ctx *client_ctx(int kind) {
 
 static void client_ctx_done(dx_tls_ctx *c) {
     if (c != system_ctx)
-        dx__tls_ctx_destroy(c);
+        dx_tls_ctx_release(c);
 }
 
 /* ---- one endpoint and the checks around every call ------------------------ */

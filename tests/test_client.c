@@ -91,7 +91,7 @@ TEST(client_unresolvable_name_fails_with_eresolve_and_the_loop_runs_meanwhile) {
     CHECK_RC(dx_client_connect(&c, l, "ws://nonexistent.invalid/", NULL, &nu_callbacks, &r), 0);
     CHECK(nu_now_ms() - t0 < 50); /* resolution does not happen in the call */
     dx_loop_run_once(l, 0);       /* the attempt starts at the end of this iteration */
-    CHECK(l->resolves != NULL);   /* on its own thread */
+    CHECK(l->refs > 0);           /* on its own thread */
     int ticks0 = k.ticks;
     nu_run_for(l, 100);
     CHECK(k.ticks - ticks0 >= 20); /* the 1 ms timer kept firing */
@@ -101,7 +101,7 @@ TEST(client_unresolvable_name_fails_with_eresolve_and_the_loop_runs_meanwhile) {
     CHECK_RC(r.last_err, DX_ERESOLVE);
     CHECK_EQ_INT(r.errors, 1);
     CHECK_EQ_INT(r.close_code, 1006);
-    CHECK(l->resolves == NULL);
+    CHECK(l->refs == 0);
     dx_timer_stop(l, &k.t);
     nu_loop_finish(l);
 }
@@ -514,7 +514,7 @@ TEST(client_loop_destroy_while_a_resolution_runs) {
             pthread_mutex_lock(&l->inbox_lock);
         CHECK_RC(dx_client_connect(&c, l, url, NULL, &nu_callbacks, &r), 0);
         dx_loop_run_once(l, 0); /* the lookup thread starts */
-        CHECK(l->resolves != NULL);
+        CHECK(l->refs > 0);
         if (!hold)
             nu_run_for(l, 1); /* sometimes it has answered by now */
         if (!r.closes)

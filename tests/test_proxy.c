@@ -1,11 +1,11 @@
 /*
- * HTTP CONNECT proxy helpers of the client (src/client/proxy.h, internal): the proxy
+ * HTTP CONNECT proxy helpers of the stream layer (src/runtime/proxy.h, internal): the proxy
  * URL, no_proxy matching, the choice from the environment (the way curl reads it)
  * and the CONNECT request bytes (RFC 9110 §9.3.6).
  */
 #include "test.h"
 
-#include "client/proxy.h"
+#include "runtime/proxy.h"
 
 /* ---- dx__proxy_parse ---------------------------------------------------------------------- */
 

@@ -28,7 +28,7 @@ static dx_tls_ctx *server_ctx_for(const char *base, dx_tls_client_auth auth) {
     if (auth != DX_TLS_CLIENT_AUTH_NONE)
         cfg.client_ca_file = cap;
     dx_tls_ctx *ctx = NULL;
-    CHECK_RC(dx__tls_ctx_create_server(&ctx, &cfg), 0);
+    CHECK_RC(dx_tls_ctx_create_server(&ctx, &cfg), 0);
     return ctx;
 }
 
@@ -48,7 +48,7 @@ static dx_tls_ctx *client_ctx_with(const char *ca, const char *cert, const char 
         .insecure = insecure,
     };
     dx_tls_ctx *ctx = NULL;
-    CHECK_RC(dx__tls_ctx_create_client(&ctx, &cfg), 0);
+    CHECK_RC(dx_tls_ctx_create_client(&ctx, &cfg), 0);
     return ctx;
 }
 
@@ -115,8 +115,8 @@ static void pair_run(pair *p, dx_tls_ctx *cctx, dx_tls_ctx *sctx, const char *ho
 static void pair_free(pair *p) {
     dx__tls_conn_destroy(p->c);
     dx__tls_conn_destroy(p->s);
-    dx__tls_ctx_destroy(p->cctx);
-    dx__tls_ctx_destroy(p->sctx);
+    dx_tls_ctx_release(p->cctx);
+    dx_tls_ctx_release(p->sctx);
 }
 
 /* A client verifying with @ca against @server_base fails with @want; the server
@@ -382,7 +382,7 @@ static dx_tls_ctx *two_cert_server(void) {
     dx_tls_cert certs[2] = {{.cert_file = c1, .key_file = k1}, {.cert_file = c2, .key_file = k2}};
     dx_tls_server_config cfg = {.certs = certs, .cert_count = 2};
     dx_tls_ctx *ctx = NULL;
-    CHECK_RC(dx__tls_ctx_create_server(&ctx, &cfg), 0);
+    CHECK_RC(dx_tls_ctx_create_server(&ctx, &cfg), 0);
     return ctx;
 }
 
@@ -417,14 +417,14 @@ TEST(tls_sni_explicit_server_name) {
                             {.cert_file = c2, .key_file = k2, .server_name = "alias.test"}};
     dx_tls_server_config cfg = {.certs = certs, .cert_count = 2};
     dx_tls_ctx *sctx = NULL;
-    REQUIRE(dx__tls_ctx_create_server(&sctx, &cfg) == 0);
+    REQUIRE(dx_tls_ctx_create_server(&sctx, &cfg) == 0);
     pair p;
     pair_run(&p, client_ctx_with("ca.pem", NULL, NULL, false), sctx, "alias.test");
     /* verification of the name fails, proving the wrong.example cert was chosen */
     CHECK_RC(p.crc, DX_ETLS_HOSTNAME);
     pair_free(&p);
     /* and wrong.example is not matched from the cert when a name is explicit */
-    REQUIRE(dx__tls_ctx_create_server(&sctx, &cfg) == 0);
+    REQUIRE(dx_tls_ctx_create_server(&sctx, &cfg) == 0);
     pair_run(&p, client_ctx_with("ca.pem", NULL, NULL, false), sctx, "wrong.example");
     CHECK_RC(p.crc, DX_ETLS_HOSTNAME); /* got the default localhost cert */
     pair_free(&p);
@@ -469,8 +469,8 @@ TEST(tls_session_resumption_on_second_connection) {
     CHECK(!dx__tls_session_reused(c));
     dx__tls_conn_destroy(c);
     dx__tls_conn_destroy(s);
-    dx__tls_ctx_destroy(cctx);
-    dx__tls_ctx_destroy(sctx);
+    dx_tls_ctx_release(cctx);
+    dx_tls_ctx_release(sctx);
 }
 
 /* ---- raw OpenSSL peers our engine cannot be configured to be ------------------ */
@@ -542,7 +542,7 @@ TEST(tls_tls11_only_peer_is_refused_with_version_error) {
     CHECK_RC(raw_vs_server(&r, s), DX_ETLS_VERSION);
     raw_free(&r);
     dx__tls_conn_destroy(s);
-    dx__tls_ctx_destroy(sctx);
+    dx_tls_ctx_release(sctx);
 }
 
 TEST(tls_no_shared_cipher) {
@@ -556,7 +556,7 @@ TEST(tls_no_shared_cipher) {
     CHECK_RC(raw_vs_server(&r, s), DX_ETLS_CIPHER);
     raw_free(&r);
     dx__tls_conn_destroy(s);
-    dx__tls_ctx_destroy(sctx);
+    dx_tls_ctx_release(sctx);
 }
 
 TEST(tls12_peer_handshakes_and_resumes_from_the_session_cache) {
@@ -582,7 +582,7 @@ TEST(tls12_peer_handshakes_and_resumes_from_the_session_cache) {
         dx__tls_conn_destroy(s);
     }
     SSL_SESSION_free(sess);
-    dx__tls_ctx_destroy(sctx);
+    dx_tls_ctx_release(sctx);
 }
 
 /* ---- plain HTTP, garbage -------------------------------------------------- */
@@ -600,7 +600,7 @@ TEST(tls_plain_http_to_a_tls_server_fails_at_once) {
         CHECK_RC(dx__tls_handshake(s), DX_ETLS_PLAIN_HTTP); /* sticky */
         dx__tls_conn_destroy(s);
     }
-    dx__tls_ctx_destroy(sctx);
+    dx_tls_ctx_release(sctx);
 }
 
 TEST(tls_plain_http_answer_to_a_tls_client) {
@@ -614,7 +614,7 @@ TEST(tls_plain_http_answer_to_a_tls_client) {
     CHECK_RC(dx__tls_feed(c, dx_span_cstr("HTTP/1.1 400 Bad Request\r\n\r\n"), &used),
              DX_ETLS_PLAIN_HTTP);
     dx__tls_conn_destroy(c);
-    dx__tls_ctx_destroy(cctx);
+    dx_tls_ctx_release(cctx);
 }
 
 TEST(tls_garbage_is_a_handshake_error) {
@@ -628,7 +628,7 @@ TEST(tls_garbage_is_a_handshake_error) {
     CHECK_RC(dx__tls_handshake(s), DX_ETLS_HANDSHAKE);
     CHECK(dx__tls_output(s).len > 0); /* an alert for the peer */
     dx__tls_conn_destroy(s);
-    dx__tls_ctx_destroy(sctx);
+    dx_tls_ctx_release(sctx);
 }
 
 /* ---- close_notify, pending ------------------------------------------------- */
@@ -703,7 +703,7 @@ TEST(tls_config_errors) {
     REQUIRE(certs_ready());
     dx_tls_ctx *ctx = (dx_tls_ctx *)(uintptr_t)1; /* untouched on failure */
     dx_tls_server_config none = {0};
-    CHECK_RC(dx__tls_ctx_create_server(&ctx, &none), DX_EINVAL);
+    CHECK_RC(dx_tls_ctx_create_server(&ctx, &none), DX_EINVAL);
     char c1[512], k1[512], k2[512], missing[512];
     snprintf(c1, sizeof c1, "%s", cp("server.pem"));
     snprintf(k1, sizeof k1, "%s", cp("server.key"));
@@ -711,18 +711,18 @@ TEST(tls_config_errors) {
     snprintf(missing, sizeof missing, "%s", cp("missing.pem"));
     dx_tls_cert bad_key = {.cert_file = c1, .key_file = k2};
     dx_tls_server_config cfg = {.certs = &bad_key, .cert_count = 1};
-    CHECK_RC(dx__tls_ctx_create_server(&ctx, &cfg), DX_ETLS_CONFIG);
+    CHECK_RC(dx_tls_ctx_create_server(&ctx, &cfg), DX_ETLS_CONFIG);
     dx_tls_cert no_file = {.cert_file = missing, .key_file = k1};
     cfg.certs = &no_file;
-    CHECK_RC(dx__tls_ctx_create_server(&ctx, &cfg), DX_ETLS_CONFIG);
+    CHECK_RC(dx_tls_ctx_create_server(&ctx, &cfg), DX_ETLS_CONFIG);
     dx_tls_cert ok = {.cert_file = c1, .key_file = k1};
     cfg.certs = &ok;
     cfg.client_auth = DX_TLS_CLIENT_AUTH_REQUIRED; /* without a CA file */
-    CHECK_RC(dx__tls_ctx_create_server(&ctx, &cfg), DX_EINVAL);
+    CHECK_RC(dx_tls_ctx_create_server(&ctx, &cfg), DX_EINVAL);
     dx_tls_client_config cc = {.ca_file = missing};
-    CHECK_RC(dx__tls_ctx_create_client(&ctx, &cc), DX_ETLS_CONFIG);
+    CHECK_RC(dx_tls_ctx_create_client(&ctx, &cc), DX_ETLS_CONFIG);
     dx_tls_client_config half = {.cert_file = c1};
-    CHECK_RC(dx__tls_ctx_create_client(&ctx, &half), DX_EINVAL);
+    CHECK_RC(dx_tls_ctx_create_client(&ctx, &half), DX_EINVAL);
     CHECK(ctx == (dx_tls_ctx *)(uintptr_t)1);
     ERR_clear_error();
 
@@ -734,9 +734,9 @@ TEST(tls_config_errors) {
     CHECK_RC(dx__tls_conn_create(&t, cctx, "[]", 443), DX_EINVAL);
     CHECK_RC(dx__tls_conn_create(&t, sctx, "localhost", 443), DX_EINVAL);
     CHECK(t == NULL);
-    dx__tls_ctx_destroy(cctx);
-    dx__tls_ctx_destroy(sctx);
-    dx__tls_ctx_destroy(NULL);
+    dx_tls_ctx_release(cctx);
+    dx_tls_ctx_release(sctx);
+    dx_tls_ctx_release(NULL);
     dx__tls_conn_destroy(NULL);
 }
 
@@ -747,8 +747,8 @@ TEST(tls_context_outlives_its_creator_reference) {
     dx_tls_conn *c = NULL, *s = NULL;
     REQUIRE(dx__tls_conn_create(&c, cctx, "localhost", 443) == 0);
     REQUIRE(dx__tls_conn_create(&s, sctx, NULL, 0) == 0);
-    dx__tls_ctx_destroy(cctx); /* connections keep them alive */
-    dx__tls_ctx_destroy(sctx);
+    dx_tls_ctx_release(cctx); /* connections keep them alive */
+    dx_tls_ctx_release(sctx);
     int crc, src;
     handshake(c, s, &crc, &src);
     CHECK_RC(crc, 0);

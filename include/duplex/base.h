@@ -148,6 +148,7 @@ DX_API int dx_random_bytes(uint8_t *buf, size_t len);
     X(SHUTDOWN,              -1314, "server is shutting down")                             \
     X(PROTOCOL,              -1315, "peer violated the WebSocket protocol (see the close code)") \
     X(NOT_UTF8,              -1316, "text message is not valid UTF-8")                     \
+    X(TIMEOUT,               -1317, "timed out (the stream's timer, with no on_timeout)")  \
     /* permessage-deflate (RFC 7692) */                                                     \
     X(DEFLATE_NONE,          -1400, "permessage-deflate was not negotiated")                 \
     X(DEFLATE_BAD_OFFER,     -1401, "malformed permessage-deflate offer")                    \

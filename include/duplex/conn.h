@@ -34,6 +34,7 @@
 #include "duplex/http.h"
 #include "duplex/loop.h"
 #include "duplex/proto.h"
+#include "duplex/stream.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -49,22 +50,12 @@ typedef enum dx_ready_state {
     DX_CLOSED = 3,     /* finished (only seen from inside on_close) */
 } dx_ready_state;
 
-/* What to do when a send would take the buffered amount past max_send_queue. */
-typedef enum dx_backpressure {
-    DX_BP_REFUSE = 0, /* the send fails with DX_ESEND_QUEUE; nothing is queued */
-    DX_BP_CLOSE = 1,  /* the send fails and the connection is closed with 1008 */
-} dx_backpressure;
-
-/* A value for the *_ms timeouts: never time out. (0 means "the default".) */
-#define DX_NEVER UINT32_MAX
-
 /* Defaults for dx_conn_options (zero fields take these). */
 #define DX_DEFAULT_HANDSHAKE_TIMEOUT_MS 10000u
 #define DX_DEFAULT_CLOSE_TIMEOUT_MS 5000u
 #define DX_DEFAULT_PING_INTERVAL_MS 25000u
 #define DX_DEFAULT_PONG_TIMEOUT_MS 20000u
 #define DX_DEFAULT_IDLE_TIMEOUT_MS DX_NEVER
-#define DX_DEFAULT_LOW_WATER ((size_t)64 << 10)
 #define DX_DEFAULT_COMPRESS_MIN 64
 
 /*
@@ -84,6 +75,9 @@ typedef struct dx_conn_options {
     size_t low_water;              /* on_drain fires when the buffered amount falls to this
                                       or below after it was above it; default 64 KiB */
     dx_backpressure backpressure;  /* what a send past the cap does; default refuse */
+    size_t sndbuf;                 /* the kernel's send buffer per connection (SO_SNDBUF);
+                                      0: the system's. A broadcast's frames are shared in
+                                      the send queue, but copied into each socket's buffer */
     size_t max_head;               /* largest HTTP head in the opening handshake;
                                       default 8 KiB (server: 431 past it) */
     uint32_t handshake_timeout_ms; /* the opening handshake (server: from accept; client:

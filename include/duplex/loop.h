@@ -7,7 +7,7 @@
  * thread, except dx_loop_post() and dx_loop_wakeup(), which any thread may call.
  *
  * One iteration (dx_loop_run_once) does, in this order:
- *   1. run the before-poll hooks (dx_hook), where connections flush their output;
+ *   1. run the before-poll hooks (dx_hook), where streams write their output;
  *   2. wait in epoll_wait until an fd is ready, the earliest timer is due, a
  *      wakeup arrives or the timeout passes (it does not wait when deferred work
  *      is pending);
@@ -73,9 +73,9 @@ DX_API void dx_loop_destroy(dx_loop *l);
 
 /*
  * Run iterations until dx_loop_stop() is called or nothing is left to wait for: no
- * active fd watcher, no active timer and no deferred work. (Posts alone do not keep
- * the loop running: a server keeps its listening socket's watcher.) A stop request
- * made before the call makes it return at once; the request is cleared on return.
+ * active fd watcher, no active timer, no deferred work and no dx_loop_ref. (Posts
+ * alone do not keep the loop running: a server keeps its listening socket's watcher.) A stop
+ * request made before the call makes it return at once; the request is cleared on return.
  *
  * Returns 0, or -errno when epoll_wait fails (never -EINTR: an interrupted wait is
  * an iteration with no ready fds).
@@ -109,6 +109,9 @@ DX_API void dx_loop_stop(dx_loop *l);
  * same value and timers started there are relative to it. Loop thread only.
  */
 DX_API uint64_t dx_loop_now(const dx_loop *l);
+
+/* The allocator @l was created with (what layers on it allocate with by default). */
+DX_API const dx_allocator *dx_loop_allocator(const dx_loop *l);
 
 /* ---- fd watchers ------------------------------------------------------------- */
 
@@ -190,6 +193,9 @@ DX_API void dx_io_close(dx_loop *l, dx_io *w);
 /* True when @w is started. Loop thread only. */
 DX_API bool dx_io_is_active(const dx_io *w);
 
+/* The fd @w watches (-1 after dx_io_close). */
+DX_API int dx_io_fd(const dx_io *w);
+
 /* ---- timers -------------------------------------------------------------------- */
 
 typedef struct dx_timer dx_timer;
@@ -246,8 +252,7 @@ typedef void (*dx_hook_cb)(dx_loop *l, dx_hook *h, void *user);
 
 /*
  * A before-poll hook, embedded in the caller's object: the place where the
- * connection layer flushes every corked connection with one writev. Fields are
- * private.
+ * stream layer writes every corked stream with one writev. Fields are private.
  */
 struct dx_hook {
     dx_hook *prev; /* the loop's hook list */
@@ -306,6 +311,38 @@ DX_API int dx_loop_defer(dx_loop *l, dx_defer *d, dx_defer_cb cb, void *user);
 
 /* True while @d is queued and has not run. Loop thread only. */
 DX_API bool dx_defer_is_queued(const dx_defer *d);
+
+/* ---- per-loop data: what a layer keeps for each loop --------------------------- */
+
+/* A key under which a layer (or an application) keeps data of its own on a loop: the
+ * stream layer's read buffer and flush list, the resolver's running lookups. Define
+ * one static key per kind of data; its address is the key. */
+typedef struct dx_loop_key {
+    /* Called by dx_loop_destroy for the data still stored under the key, after the
+       deferred callbacks have run and before the loop is freed; NULL: nothing to do. */
+    void (*destroy)(dx_loop *l, void *data);
+} dx_loop_key;
+
+/* Keys a loop holds data for at once. */
+#define DX_LOOP_KEYS 8
+
+/* The data stored under @key on @l, or NULL. Loop thread only. */
+DX_API void *dx_loop_data(const dx_loop *l, const dx_loop_key *key);
+
+/*
+ * Store @data under @key on @l, replacing what was there (without destroying it);
+ * NULL removes the key. Returns 0, or DX_ELIMIT when DX_LOOP_KEYS other keys hold
+ * data already. Loop thread only.
+ */
+DX_API int dx_loop_set_data(dx_loop *l, const dx_loop_key *key, void *data);
+
+/*
+ * Keep dx_loop_run() going while something the loop cannot see is pending (a name
+ * lookup on another thread that will post its answer). Every dx_loop_ref needs one
+ * dx_loop_unref. Loop thread only.
+ */
+DX_API void dx_loop_ref(dx_loop *l);
+DX_API void dx_loop_unref(dx_loop *l);
 
 /* ---- the thread-safe entry points ------------------------------------------------ */
 

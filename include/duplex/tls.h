@@ -1,11 +1,11 @@
 /*
  * duplex/tls.h - TLS configuration for servers (wss:// endpoints) and clients.
  *
- * These are plain value types: zero means default, every string is a path or a
- * name that duplex reads while it builds its TLS context (the caller may free it
- * afterwards). The engine itself (OpenSSL 3 through memory BIOs, no sockets) is
- * private; docs/tls.md describes what it does and which errors it reports
- * (DX_ETLS_* in docs/errors.md).
+ * The configs are plain value types: zero means default, every string is a path or
+ * a name that duplex reads while it builds a dx_tls_ctx (the caller may free it
+ * afterwards); a context is what servers, clients and streams use. The engine
+ * itself (OpenSSL 3 through memory BIOs, no sockets) is private; docs/tls.md describes what it does
+ * and which errors it reports (DX_ETLS_* in docs/errors.md).
  *
  * What duplex always does, with no option to change it:
  *   - TLS 1.2 and TLS 1.3 only;
@@ -63,6 +63,41 @@ typedef struct dx_tls_client_config {
     bool insecure;         /* true: no verification at all (chain, name, dates);
                               for tests against self-signed servers only */
 } dx_tls_client_config;
+
+/* ---- contexts: the configuration loaded once, shared by connections ------------ */
+
+/* A loaded configuration (an OpenSSL SSL_CTX per certificate, the session cache).
+ * Reference counted; connections hold their own reference. Thread-safe: one context
+ * may serve connections on every loop (its session cache is locked). */
+typedef struct dx_tls_ctx dx_tls_ctx;
+
+/*
+ * Build a server context from @cfg: load every certificate chain and key, and the
+ * client CA file when client_auth is not NONE.
+ *
+ * Returns 0 and sets *@out, or:
+ *   DX_EINVAL       no certificate, a NULL file name, client auth without a CA file
+ *   DX_ETLS_CONFIG  a file could not be read or parsed, or a key does not match its
+ *                   certificate (OpenSSL's reason is in its error queue until the
+ *                   next TLS call on this thread)
+ *   DX_ENOMEM
+ */
+DX_API int dx_tls_ctx_create_server(dx_tls_ctx **out, const dx_tls_server_config *cfg);
+
+/*
+ * Build a client context from @cfg (NULL: verify against the system store, no client
+ * certificate). Returns 0 and sets *@out, or DX_EINVAL (cert_file without key_file
+ * or the reverse), DX_ETLS_CONFIG (a file could not be loaded, or the system store
+ * could not be set up), DX_ENOMEM.
+ */
+DX_API int dx_tls_ctx_create_client(dx_tls_ctx **out, const dx_tls_client_config *cfg);
+
+/* Take another reference (for a second owner). Returns @ctx. Any thread. */
+DX_API dx_tls_ctx *dx_tls_ctx_ref(dx_tls_ctx *ctx);
+
+/* Drop a reference; connections keep the context alive until they are gone. NULL is
+ * a no-op. Any thread. */
+DX_API void dx_tls_ctx_release(dx_tls_ctx *ctx);
 
 #ifdef __cplusplus
 }

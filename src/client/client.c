@@ -1,32 +1,25 @@
 /*
- * The client: the CONNECTING phase of a client connection -- name resolution off the
- * loop thread, a non-blocking connect trying each address in turn, an optional HTTP
- * CONNECT tunnel, the upgrade request and the checks on its answer (RFC 6455 §4.1).
- * From the 101 on, the connection layer (runtime/conn.c) takes over.
+ * The client: the CONNECTING phase of a client connection. The stream layer resolves
+ * the name off the loop thread, connects to each address in turn, through an HTTP
+ * CONNECT tunnel if one applies, and speaks TLS for wss://; this file sends the
+ * upgrade request once the stream is open and checks the answer (RFC 6455 §4.1).
+ * From the 101 on, the connection layer (src/conn/) takes over. Reconnection with
+ * backoff is here too: a new attempt is a new connection.
  */
 #include "duplex/client.h"
-#include "client/proxy.h"
+
+#include "conn/conn_internal.h"
 #include "duplex/handshake.h"
 #include "duplex/url.h"
-#include "runtime/conn_internal.h"
-#include "runtime/resolve.h"
-#include "tls/tls.h"
+#include "runtime/proxy.h"
 
-#include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #define RESOURCE_MAX 8192
 
 typedef enum stage {
     STAGE_WAITING = 0, /* a reconnection waiting for its delay */
-    STAGE_RESOLVING,   /* waiting for the addresses */
-    STAGE_CONNECTING,  /* connect() in progress */
-    STAGE_PROXY,       /* CONNECT sent; waiting for the proxy's answer */
+    STAGE_CONNECTING,  /* the stream connects (resolve, connect, proxy, TLS) */
     STAGE_UPGRADE,     /* GET sent; waiting for the 101 */
 } stage;
 
@@ -46,8 +39,9 @@ typedef struct client_config {
     dx_tls_ctx *tls;           /* wss://: the verification setup, loaded once */
     dx_deflate_config deflate; /* permessage-deflate, when deflate_on */
     bool deflate_on;
-    char deflate_offer[160]; /* its offer */
-    void *user;              /* given to every connection */
+    char deflate_offer[160];   /* its offer */
+    void *user;                /* given to every connection */
+    const dx_allocator *alloc; /* the connections' memory (the loop's) */
 } client_config;
 
 /* One connection attempt. */
@@ -58,24 +52,12 @@ typedef struct client {
     dx_client_handshake hs;           /* key and expected accept */
     dx_request_options req;           /* what was offered, for the answer's checks */
     char host[DX_PROXY_HOST_MAX + 1]; /* the server's host, NUL-terminated */
-    bool host_ipv6;
     uint16_t port;
     uint8_t *request; /* the upgrade request */
     size_t request_len;
-    dx__proxy proxy;
-    bool use_proxy;
     stage stage;
-    dx__resolve *resolving;
-    struct addrinfo *addrs; /* every address; next_addr is the next to try */
-    struct addrinfo *next_addr;
-    int last_err; /* why the last address failed */
     dx_http_scan scan;
-    dx_defer start; /* begins after dx_client_connect returns */
 } client;
-
-static const dx_allocator *A(void) {
-    return dx_allocator_default();
-}
 
 static client *client_of(const dx_conn *c) {
     return c->owner;
@@ -83,172 +65,42 @@ static client *client_of(const dx_conn *c) {
 
 /* ---- connecting ---------------------------------------------------------------------- */
 
-static void try_next_address(dx_conn *c);
-
-static void queue_or_fail(dx_conn *c, const uint8_t *bytes, size_t len) {
-    int rc = dx__conn_queue_raw(c, bytes, len);
-    if (rc < 0)
-        dx__conn_fail(c, rc);
+/* Connect the stream. Returns 0 or a negative code (a malformed proxy URL, from the
+ * option or the environment), with no callback called. */
+static int connect_stream(dx_conn *c) {
+    client *cl = client_of(c);
+    client_config *cfg = cl->cfg;
+    dx_connect_options o = {.host = cl->host,
+                            .port = cl->port,
+                            .proxy = cfg->opts.proxy,
+                            .no_env_proxy = cfg->opts.no_env_proxy,
+                            .tls = cfg->tls,
+                            .timeout_ms = DX_NEVER, /* the handshake timeout covers it */
+                            .allocator = cfg->alloc};
+    cl->stage = STAGE_CONNECTING;
+    return dx__conn_connect(c, &o);
 }
 
-/* The byte stream to the server is up (TCP, or the proxy's tunnel): TLS first for
- * wss://, then the upgrade request (it waits in raw until TLS is established). */
-static void start_upgrade(dx_conn *c) {
+/* The stream is up (through the proxy, TLS done): send the upgrade request. */
+static void client_on_open(dx_conn *c) {
     client *cl = client_of(c);
     cl->stage = STAGE_UPGRADE;
-    if (cl->cfg->tls) {
-        dx_tls_conn *t = NULL;
-        int rc = dx__tls_conn_create(&t, cl->cfg->tls, cl->host, cl->port);
-        if (rc == 0)
-            rc = dx__conn_start_tls(c, t);
-        else
-            dx__tls_conn_destroy(t);
-        if (rc < 0) {
-            dx__conn_fail(c, rc);
-            return;
-        }
-    }
-    queue_or_fail(c, cl->request, cl->request_len);
-}
-
-static void connected(dx_conn *c) {
-    client *cl = client_of(c);
-    int one = 1;
-    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    c->want_write = false;
-    cl->scan = (dx_http_scan){.max_head = c->cls->opts->max_head};
-    if (cl->use_proxy) {
-        char buf[DX_PROXY_HOST_MAX * 2 + DX_PROXY_AUTH_MAX + 128];
-        size_t len;
-        if (dx__proxy_write_connect(&cl->proxy, cl->host, cl->host_ipv6, cl->port, buf, sizeof buf,
-                                    &len) != 0) {
-            dx__conn_fail(c, DX_EPROXY_URL);
-            return;
-        }
-        cl->stage = STAGE_PROXY;
-        queue_or_fail(c, (const uint8_t *)buf, len);
-    } else {
-        start_upgrade(c);
-    }
-}
-
-static void try_next_address(dx_conn *c) {
-    client *cl = client_of(c);
-    while (cl->next_addr) {
-        struct addrinfo *ai = cl->next_addr;
-        cl->next_addr = ai->ai_next;
-        int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0) {
-            cl->last_err = -errno;
-            continue;
-        }
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno != EINPROGRESS) {
-            cl->last_err = -errno;
-            close(fd);
-            continue;
-        }
-        cl->stage = STAGE_CONNECTING;
-        int rc = dx__conn_attach_fd(c, fd, true);
-        if (rc < 0) {
-            close(fd);
-            c->fd = -1;
-            cl->last_err = rc;
-            continue;
-        }
-        return; /* writable = connected (or failed: SO_ERROR says) */
-    }
-    dx__conn_fail(c, cl->last_err ? cl->last_err : DX_ERESOLVE);
-}
-
-static void on_resolved(struct addrinfo *res, int err, void *user) {
-    dx_conn *c = user;
-    client *cl = client_of(c);
-    cl->resolving = NULL;
-    if (err) {
-        dx__conn_fail(c, err);
-        return;
-    }
-    cl->addrs = cl->next_addr = res;
-    try_next_address(c);
-}
-
-static void begin(dx_defer *d, void *user) {
-    (void)d;
-    dx_conn *c = user;
-    client *cl = client_of(c);
-    if (c->phase != PHASE_HANDSHAKE || cl->stage != STAGE_RESOLVING)
-        return; /* closed before it started */
-    const char *host = cl->use_proxy ? cl->proxy.host : cl->host;
-    uint16_t port = cl->use_proxy ? cl->proxy.port : cl->port;
-    char service[8];
-    snprintf(service, sizeof service, "%u", (unsigned)port);
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV},
-                    *res;
-    if (getaddrinfo(host, service, &hints, &res) == 0) { /* a literal: no lookup */
-        on_resolved(res, 0, c);
-        return;
-    }
-    int rc = dx__resolve_start(c->loop, host, port, on_resolved, c, &cl->resolving);
+    cl->scan = (dx_http_scan){.max_head = dx__conn_opts(c)->max_head};
+    int rc = dx__conn_send_raw(c, cl->request, cl->request_len);
     if (rc < 0)
         dx__conn_fail(c, rc);
 }
 
-/* ---- the answers ------------------------------------------------------------------------ */
+/* ---- the answer ------------------------------------------------------------------------- */
 
-/* Read what arrived; returns the head length once a whole head is in in[], 0 while
- * incomplete, or a negative code (the connection is then failed). */
-static ssize_t read_head(dx_conn *c) {
-    client *cl = client_of(c);
-    uint8_t *buf;
-    ssize_t n = dx__conn_read(c, &buf);
-    if (n == DX_EINCOMPLETE)
-        return 0;
-    if (n <= 0) {
-        dx__conn_fail(c, n == 0 ? DX_EHANDSHAKE_EOF : (int)n);
-        return -1;
-    }
-    size_t head_len;
-    int rc = dx__conn_keep_input(c, buf, (size_t)n);
-    if (rc == 0)
-        rc = dx_http_scan_feed(&cl->scan, dx__conn_in(c), dx__conn_in_len(c), &head_len);
-    if (rc == DX_EINCOMPLETE)
-        return 0;
-    if (rc < 0) {
-        dx__conn_fail(c, rc);
-        return -1;
-    }
-    return (ssize_t)head_len;
-}
-
-static void on_proxy_answer(dx_conn *c, size_t head_len) {
-    client *cl = client_of(c);
-    dx_http_header headers[DX_DEFAULT_MAX_HEADERS];
-    dx_http_response resp;
-    int rc =
-        dx_http_parse_response(dx__conn_in(c), head_len, &resp, headers, DX_DEFAULT_MAX_HEADERS);
-    if (rc < 0) {
-        dx__conn_fail(c, rc);
-        return;
-    }
-    if (resp.status < 200 || resp.status > 299) {
-        c->http_status = (uint16_t)resp.status; /* 407: credentials; 403, 502... */
-        dx__conn_fail(c, DX_EPROXY);
-        return;
-    }
-    /* the tunnel is up: anything past the head already belongs to the server */
-    dx__conn_drop_input(c, head_len);
-    cl->scan = (dx_http_scan){.max_head = c->cls->opts->max_head};
-    start_upgrade(c);
-}
-
-static void on_upgrade_answer(dx_conn *c, size_t head_len) {
+/* Check the answer's head (@head_len bytes at @head) and open. Returns 0 or the
+ * failure (the connection is then failed). */
+static int on_upgrade_answer(dx_conn *c, const uint8_t *head, size_t head_len) {
     client *cl = client_of(c);
     dx_http_header headers[DX_DEFAULT_MAX_HEADERS];
     dx_http_response resp;
     dx_ws_response ws;
-    int rc =
-        dx_http_parse_response(dx__conn_in(c), head_len, &resp, headers, DX_DEFAULT_MAX_HEADERS);
+    int rc = dx_http_parse_response(head, head_len, &resp, headers, DX_DEFAULT_MAX_HEADERS);
     if (rc == 0) {
         c->http_status = (uint16_t)resp.status;
         rc = dx_handshake_check_response(&cl->hs, &cl->req, &resp, &ws);
@@ -273,55 +125,45 @@ static void on_upgrade_answer(dx_conn *c, size_t head_len) {
         rc = dx__conn_set_info(c, ws.protocol, ws.extensions, cl->cfg->url);
     if (rc < 0) {
         dx__conn_fail(c, rc);
-        return;
+        return rc;
     }
     cl->opened = true;
-    dx__conn_open(c, head_len, pmd ? &params : NULL, &cl->cfg->deflate);
+    return dx__conn_open(c, pmd ? &params : NULL, &cl->cfg->deflate);
 }
 
-static void client_on_io(dx_conn *c, unsigned events) {
+/* The answer's head, read as it comes (the stream keeps what is not consumed); the
+ * frames right behind it go to the connection once it is open. */
+static size_t client_on_data(dx_conn *c, uint8_t *data, size_t len) {
     client *cl = client_of(c);
-    if (cl->stage == STAGE_CONNECTING) {
-        int err = 0;
-        socklen_t len = sizeof err;
-        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
-            err = errno;
-        if (err) {
-            cl->last_err = -err;
-            dx__conn_detach_fd(c);
-            try_next_address(c);
-        } else if (events & (DX_IO_WRITE | DX_IO_READ)) {
-            connected(c);
-        }
-        return;
+    if (cl->stage != STAGE_UPGRADE)
+        return len; /* nothing was asked yet: a server that talks first is ignored */
+    size_t head_len;
+    int rc = dx_http_scan_feed(&cl->scan, data, len, &head_len);
+    if (rc == DX_EINCOMPLETE)
+        return 0;
+    if (rc < 0) {
+        dx__conn_fail(c, rc);
+        return len;
     }
-    if (!(events & DX_IO_READ) || cl->stage == STAGE_RESOLVING)
-        return;
-    ssize_t head_len = read_head(c);
-    if (head_len <= 0)
-        return;
-    if (cl->stage == STAGE_PROXY)
-        on_proxy_answer(c, (size_t)head_len);
-    else
-        on_upgrade_answer(c, (size_t)head_len);
+    if (on_upgrade_answer(c, data, head_len) < 0 || c->phase != PHASE_OPEN)
+        return len;
+    return head_len + dx__conn_deliver(c, data + head_len, len - head_len);
 }
 
 static void client_on_timeout(dx_conn *c) {
     client *cl = client_of(c);
     if (cl->stage == STAGE_WAITING) { /* a reconnection's delay is over */
-        cl->stage = STAGE_RESOLVING;
-        dx_timer_start(c->loop, &c->timer, c->cls->opts->handshake_timeout_ms);
-        begin(NULL, c);
+        int rc = connect_stream(c);
+        if (rc < 0)
+            dx__conn_fail(c, rc);
         return;
     }
-    bool connecting = cl->stage == STAGE_RESOLVING || cl->stage == STAGE_CONNECTING;
+    bool connecting = c->stream.state == ST_CONNECTING; /* TLS counts as the handshake */
     dx__conn_fail(c, connecting ? DX_ECONNECT_TIMEOUT : DX_EHANDSHAKE_TIMEOUT);
 }
 
-static void client_on_finish(dx_conn *c) {
-    client *cl = client_of(c);
-    dx__resolve_cancel(cl->resolving);
-    cl->resolving = NULL;
+static void client_on_eof(dx_conn *c) {
+    dx__conn_fail(c, DX_EHANDSHAKE_EOF);
 }
 
 /* ---- the shared configuration ------------------------------------------------------------ */
@@ -340,7 +182,7 @@ static void config_unref(client_config *cfg) {
     free(cfg->headers);
     free(cfg->origin);
     free(cfg->proxy);
-    dx__tls_ctx_destroy(cfg->tls);
+    dx_tls_ctx_release(cfg->tls);
     free(cfg);
 }
 
@@ -362,6 +204,7 @@ static int config_new(client_config **out, dx_loop *loop, const char *url,
         return DX_ENOMEM;
     cfg->refs = 1;
     cfg->loop = loop;
+    cfg->alloc = dx_loop_allocator(loop);
     cfg->opts = *o;
     cfg->opts.num_protocols = cfg->opts.num_headers = 0;
     cfg->user = user;
@@ -420,7 +263,7 @@ static int config_new(client_config **out, dx_loop *loop, const char *url,
     cfg->opts.deflate = NULL; /* the copy above is what counts */
     dx_url u;
     if (dx_url_parse(dx_span_cstr(url), &u) == 0 && u.secure &&
-        (rc = dx__tls_ctx_create_client(&cfg->tls, o->tls)) < 0)
+        (rc = dx_tls_ctx_create_client(&cfg->tls, o->tls)) < 0)
         goto fail;
     cfg->opts.tls = NULL;
     *out = cfg;
@@ -435,11 +278,10 @@ fail:
 static void free_client(client *cl) {
     if (!cl)
         return;
-    if (cl->addrs)
-        freeaddrinfo(cl->addrs);
+    const dx_allocator *a = cl->cfg->alloc;
     free(cl->request);
     config_unref(cl->cfg);
-    dx__free(A(), cl, sizeof(*cl));
+    dx__free(a, cl, sizeof(*cl));
 }
 
 static void client_release(dx_conn *c) {
@@ -447,19 +289,14 @@ static void client_release(dx_conn *c) {
     c->owner = NULL;
 }
 
-static const char *env_get(const char *name) {
-    return getenv(name);
-}
-
 /* Write the request for this attempt (a fresh key each time; this also checks every
- * option) and choose the proxy. */
+ * option). */
 static int prepare(client *cl, const dx_url *url) {
     const dx_client_options *o = &cl->cfg->opts;
     size_t hlen;
     int rc = dx_url_write_host(url, cl->host, sizeof cl->host, &hlen);
     if (rc < 0)
         return rc == DX_ENOSPACE ? DX_EURL_HOST : rc;
-    cl->host_ipv6 = url->host_kind == DX_URL_HOST_IPV6;
     cl->port = url->port;
     char resource[RESOURCE_MAX];
     size_t rlen;
@@ -489,65 +326,60 @@ static int prepare(client *cl, const dx_url *url) {
                          : DX_ENOMEM;
     }
     cl->req.resource = NULL; /* only protocols and extensions are read again */
-    if (rc < 0)
-        return rc;
-    if (o->proxy && *o->proxy) {
-        rc = dx__proxy_parse(o->proxy, &cl->proxy);
-        cl->use_proxy = rc == 0;
-    } else if (!o->proxy && !o->no_env_proxy) {
-        rc = dx__proxy_from_env(url->secure, cl->host, env_get, &cl->proxy);
-        cl->use_proxy = rc == 1;
-    }
-    return rc < 0 ? rc : 0;
+    return rc;
 }
 
 static void client_after_close(dx_conn *c);
 
 static const dx__conn_role client_role = {
-    .on_io = client_on_io,
+    .on_data = client_on_data,
+    .on_open = client_on_open,
     .on_timeout = client_on_timeout,
-    .on_finish = client_on_finish,
+    .on_eof = client_on_eof,
     .after_close = client_after_close,
     .release = client_release,
 };
 
-/* Create attempt number @attempt (0: the first), starting after @delay_ms (0: at the end of
- * this loop iteration). */
+/* Create attempt number @attempt (0: the first), connecting after @delay_ms (0: at
+ * once; the stream's connect reports back in a later iteration, never here). */
 static int start_attempt(client_config *cfg, unsigned attempt, uint32_t delay_ms, dx_conn **out) {
     dx_url u;
     int rc = dx_url_parse(dx_span_cstr(cfg->url), &u);
     if (rc < 0)
         return rc;
-    client *cl = dx__calloc(A(), sizeof(*cl));
-    dx_conn *c = dx__calloc(A(), sizeof(*c));
+    const dx_allocator *a = cfg->alloc;
+    client *cl = dx__calloc(a, sizeof(*cl));
+    dx_conn *c = dx__calloc(a, sizeof(*c));
     if (!cl || !c) {
-        dx__free(A(), cl, sizeof(*cl));
-        dx__free(A(), c, sizeof(*c));
+        dx__free(a, cl, sizeof(*cl));
+        dx__free(a, c, sizeof(*c));
         return DX_ENOMEM;
     }
     cl->cfg = cfg;
     cfg->refs++;
-    cfg->cls = (dx__conn_class){&client_role, &cfg->cb, &cfg->conn};
+    dx__conn_class_init(&cfg->cls, &client_role, &cfg->cb, &cfg->conn);
     cl->attempt = attempt;
     rc = prepare(cl, &u);
-    if (rc == 0)
-        rc = dx__conn_init(c, cfg->loop, -1, DX_SIDE_CLIENT, &cfg->cls, cl, cfg->user);
+    bool set_up = false;
+    if (rc == 0 && (rc = dx__conn_init_client(c, cfg->loop, &cfg->cls, cl, cfg->user, a)) == 0)
+        set_up = true;
     if (rc == 0)
         rc = dx__conn_set_info(c, (dx_span){0}, (dx_span){0}, cfg->url);
-    if (rc < 0) {
-        dx_timer_stop(cfg->loop, &c->timer);
-        dx__free(A(), c, sizeof(*c));
+    if (rc == 0 && delay_ms) {
+        cl->stage = STAGE_WAITING;
+        dx_stream_set_timeout(&c->stream, delay_ms);
+    } else if (rc == 0) {
+        rc = connect_stream(c);
+    }
+    if (rc < 0) { /* nothing was reported: undo quietly */
+        if (set_up)
+            dx__conn_discard(c);
+        else
+            dx__free(a, c, sizeof(*c));
         free_client(cl);
         return rc;
     }
     c->seen = true; /* the application holds it from now on: on_close is owed */
-    if (delay_ms) {
-        cl->stage = STAGE_WAITING;
-        dx_timer_start(cfg->loop, &c->timer, delay_ms);
-    } else {
-        cl->stage = STAGE_RESOLVING;
-        dx_loop_defer(cfg->loop, &cl->start, begin, c);
-    }
     *out = c;
     return 0;
 }

@@ -3,7 +3,6 @@
  * Timers are in timer.c, the thread-safe inbox in wakeup.c.
  */
 #include "runtime/loop_internal.h"
-#include "runtime/resolve.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -62,11 +61,14 @@ void dx_loop_destroy(dx_loop *l) {
         return;
     while (l->defer_head)
         run_deferred(l);
-    dx__resolve_join_all(l);
+    /* the layers' data, last stored first (a layer may use one stored before it) */
+    while (l->n_data > 0) {
+        size_t i = --l->n_data;
+        if (l->data[i].key->destroy)
+            l->data[i].key->destroy(l, l->data[i].data);
+    }
     dx__wakeup_deinit(l);
     close(l->epfd);
-    dx__free(l->alloc, l->read_buf, DX_READ_BUFFER);
-    dx__free(l->alloc, l->tls_buf, DX_READ_BUFFER);
     dx__free(l->alloc, l, sizeof(*l));
 }
 
@@ -148,7 +150,7 @@ int dx_loop_run_once(dx_loop *l, int timeout_ms) {
 }
 
 static bool loop_alive(const dx_loop *l) {
-    return l->active_ios > 0 || l->timers.count > 0 || l->defer_head != NULL || l->resolves != NULL;
+    return l->active_ios > 0 || l->timers.count > 0 || l->defer_head != NULL || l->refs > 0;
 }
 
 int dx_loop_run(dx_loop *l) {
@@ -168,6 +170,10 @@ void dx_loop_stop(dx_loop *l) {
 
 uint64_t dx_loop_now(const dx_loop *l) {
     return l->now;
+}
+
+const dx_allocator *dx_loop_allocator(const dx_loop *l) {
+    return l->alloc;
 }
 
 /* ---- fd watchers ---------------------------------------------------------- */
@@ -254,6 +260,10 @@ bool dx_io_is_active(const dx_io *w) {
     return w->loop != NULL;
 }
 
+int dx_io_fd(const dx_io *w) {
+    return w->fd;
+}
+
 /* ---- before-poll hooks ------------------------------------------------------ */
 
 void dx_hook_init(dx_hook *h, dx_hook_cb cb, void *user) {
@@ -315,4 +325,41 @@ int dx_loop_defer(dx_loop *l, dx_defer *d, dx_defer_cb cb, void *user) {
 
 bool dx_defer_is_queued(const dx_defer *d) {
     return d->queued;
+}
+
+/* ---- per-loop data ------------------------------------------------------------- */
+
+void *dx_loop_data(const dx_loop *l, const dx_loop_key *key) {
+    for (size_t i = 0; i < l->n_data; i++)
+        if (l->data[i].key == key)
+            return l->data[i].data;
+    return NULL;
+}
+
+int dx_loop_set_data(dx_loop *l, const dx_loop_key *key, void *data) {
+    size_t i = 0;
+    while (i < l->n_data && l->data[i].key != key)
+        i++;
+    if (i < l->n_data && data) {
+        l->data[i].data = data;
+    } else if (i < l->n_data) { /* removed: the rest keep their order */
+        memmove(&l->data[i], &l->data[i + 1], (l->n_data - i - 1) * sizeof(l->data[0]));
+        l->n_data--;
+    } else if (data) {
+        if (l->n_data == DX_LOOP_KEYS)
+            return DX_ELIMIT;
+        l->data[l->n_data].key = key;
+        l->data[l->n_data].data = data;
+        l->n_data++;
+    }
+    return 0;
+}
+
+void dx_loop_ref(dx_loop *l) {
+    l->refs++;
+}
+
+void dx_loop_unref(dx_loop *l) {
+    if (l->refs)
+        l->refs--;
 }

@@ -14,9 +14,6 @@
 /* Ready events taken from the kernel per epoll_wait; more simply wait a turn. */
 #define DX_LOOP_MAX_EVENTS 256
 
-/* The size of the read buffer every connection of a loop shares. */
-#define DX_READ_BUFFER ((size_t)64 << 10)
-
 /* Entries the inbox holds before it first grows (each of its two arrays). */
 #define DX_LOOP_INBOX_INITIAL 64
 
@@ -53,20 +50,13 @@ struct dx_loop {
     dx__post_array inbox_in;    /* posts not yet taken by the loop thread (locked) */
     dx__post_array inbox_run;   /* posts being run by the loop thread (unlocked) */
     struct epoll_event ready[DX_LOOP_MAX_EVENTS]; /* the batch being dispatched */
-
-    /* The connection layer's per-loop state (conn.c). */
-    uint8_t *read_buf;          /* DX_READ_BUFFER bytes shared by every connection;
-                                   allocated on first use, freed with the loop */
-    uint8_t *tls_buf;           /* ciphertext reads, for TLS connections (same size) */
-    struct dx_conn *flush_head; /* connections with output to write before the wait */
-    dx_hook flush_hook;         /* writes them */
-    struct dx_conn *dead_head;  /* finished connections, freed by reap */
-    dx_defer reap;              /* frees dead_head at the end of the iteration; also
-                                   keeps the next wait from blocking when a flush
-                                   pass left work behind */
-
-    /* Name resolutions running on their own threads (resolve.c). */
-    struct dx__resolve *resolves; /* joined by dx_loop_destroy if still running */
+    size_t refs;                                  /* dx_loop_ref count */
+    struct {
+        const dx_loop_key *key;
+        void *data;
+    } data[DX_LOOP_KEYS]; /* what layers keep per loop (dx_loop_set_data), in the
+                             order first set */
+    size_t n_data;        /* entries of data[] in use */
 };
 
 /* Set up the eventfd, its watcher and the inbox on @l (alloc, epfd set). Returns 0,

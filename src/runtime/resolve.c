@@ -1,25 +1,35 @@
 /*
  * getaddrinfo off the loop thread. One thread per lookup: lookups are rare (one per
- * client connection attempt) and a pool would only add a queue. The loop keeps the
- * running lookups in a list so that dx_loop_run waits for them and dx_loop_destroy
- * can join them (their post must never reach a freed loop).
+ * client connection attempt) and a pool would only add a queue. The running lookups
+ * of a loop are a list kept as the loop's data (dx_loop_set_data); each holds a
+ * dx_loop_ref so that dx_loop_run waits for it, and dx_loop_destroy joins them (their
+ * post must never reach a freed loop).
  */
 #include "runtime/resolve.h"
-#include "runtime/loop_internal.h"
 
-#include <stdio.h>
+#include "base/internal.h"
+#include "runtime/sock.h"
+
 #include <time.h>
 
+static void join_all(dx_loop *l, void *data);
+
+/* The loop's running lookups, as its data under this key. */
+static const dx_loop_key resolves_key = {join_all};
+
 static void unlink_resolve(dx__resolve *r) {
-    dx__resolve **pp = &r->loop->resolves;
+    dx__resolve *head = dx_loop_data(r->loop, &resolves_key);
+    dx__resolve **pp = &head;
     while (*pp && *pp != r)
         pp = &(*pp)->next;
     if (*pp)
         *pp = r->next;
+    dx_loop_set_data(r->loop, &resolves_key, head); /* removing never fails */
+    dx_loop_unref(r->loop);
 }
 
 static void free_resolve(dx__resolve *r) {
-    const dx_allocator *a = r->loop->alloc;
+    const dx_allocator *a = r->alloc;
     if (r->res)
         freeaddrinfo(r->res);
     dx__free(a, r->host, strlen(r->host) + 1);
@@ -41,13 +51,7 @@ static void deliver(void *arg) {
 
 static void *lookup(void *arg) {
     dx__resolve *r = arg;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                             .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_ADDRCONFIG | AI_NUMERICSERV};
-    int rc = getaddrinfo(r->host, r->service, &hints, &r->res);
-    r->err = rc == 0 ? 0 : rc == EAI_MEMORY ? DX_ENOMEM : DX_ERESOLVE;
-    if (rc != 0)
-        r->res = NULL;
+    r->err = dx__sock_resolve(r->host, r->port, false, &r->res);
     /* The loop cannot be gone: dx_loop_destroy joins us first. The post can only fail
      * for memory; the loop waits for this answer, so try again shortly. */
     while (dx_loop_post(r->loop, deliver, r) != 0)
@@ -55,32 +59,39 @@ static void *lookup(void *arg) {
     return NULL;
 }
 
-int dx__resolve_start(dx_loop *l, const char *host, uint16_t port, dx__resolve_cb cb, void *user,
-                      dx__resolve **out) {
+int dx__resolve_start(dx_loop *l, const dx_allocator *a, const char *host, uint16_t port,
+                      dx__resolve_cb cb, void *user, dx__resolve **out) {
     size_t n = strlen(host) + 1;
-    dx__resolve *r = dx__calloc(l->alloc, sizeof(*r));
-    char *h = dx__alloc(l->alloc, n);
-    if (!r || !h) {
-        dx__free(l->alloc, r, sizeof(*r));
-        dx__free(l->alloc, h, n);
-        return DX_ENOMEM;
-    }
+    dx__resolve *head = dx_loop_data(l, &resolves_key);
+    dx__resolve *r = dx__calloc(a, sizeof(*r));
+    char *h = dx__alloc(a, n);
+    int rc = DX_ENOMEM;
+    if (!r || !h)
+        goto fail;
     memcpy(h, host, n);
     r->loop = l;
+    r->alloc = a;
     r->host = h;
-    snprintf(r->service, sizeof r->service, "%u", (unsigned)port);
+    r->port = port;
     r->cb = cb;
     r->user = user;
-    int rc = pthread_create(&r->thread, NULL, lookup, r);
+    r->next = head;
+    rc = dx_loop_set_data(l, &resolves_key, r); /* before the thread can post */
+    if (rc < 0)
+        goto fail;
+    rc = pthread_create(&r->thread, NULL, lookup, r);
     if (rc != 0) {
-        dx__free(l->alloc, h, n);
-        dx__free(l->alloc, r, sizeof(*r));
-        return -rc;
+        dx_loop_set_data(l, &resolves_key, head);
+        rc = -rc;
+        goto fail;
     }
-    r->next = l->resolves;
-    l->resolves = r;
+    dx_loop_ref(l);
     *out = r;
     return 0;
+fail:
+    dx__free(a, h, n);
+    dx__free(a, r, sizeof(*r));
+    return rc;
 }
 
 void dx__resolve_cancel(dx__resolve *r) {
@@ -88,20 +99,15 @@ void dx__resolve_cancel(dx__resolve *r) {
         r->cb = NULL;
 }
 
-void dx__resolve_join_all(dx_loop *l) {
-    if (!l->resolves)
-        return;
-    for (dx__resolve *r = l->resolves; r; r = r->next)
+/* dx_loop_destroy: wait for the threads still running and drop their answers. Each
+ * posted deliver(r) as its last act; the loop drops posts without running them. */
+static void join_all(dx_loop *l, void *data) {
+    (void)l;
+    dx__resolve *r = data;
+    while (r) {
+        dx__resolve *next = r->next;
         pthread_join(r->thread, NULL);
-    l->resolves = NULL;
-    /* Each thread posted deliver(r) as its last act; the loop drops posts without
-     * running them, so free those answers here (posts are plain data now: no
-     * thread is left to touch the inbox). */
-    dx__post_array *arrays[2] = {&l->inbox_in, &l->inbox_run};
-    for (int a = 0; a < 2; a++)
-        for (size_t i = 0; i < arrays[a]->count; i++)
-            if (arrays[a]->items[i].fn == deliver) {
-                free_resolve(arrays[a]->items[i].arg);
-                arrays[a]->items[i].fn = NULL;
-            }
+        free_resolve(r);
+        r = next;
+    }
 }

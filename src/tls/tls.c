@@ -200,7 +200,7 @@ static void ctx_unref(dx_tls_ctx *c) {
         ctx_free(c);
 }
 
-int dx__tls_ctx_create_server(dx_tls_ctx **out, const dx_tls_server_config *cfg) {
+int dx_tls_ctx_create_server(dx_tls_ctx **out, const dx_tls_server_config *cfg) {
     if (!cfg || !cfg->certs || cfg->cert_count == 0)
         return DX_EINVAL;
     for (size_t i = 0; i < cfg->cert_count; i++)
@@ -274,7 +274,7 @@ static int new_session_cb(SSL *ssl, SSL_SESSION *sess) {
     return 1;
 }
 
-int dx__tls_ctx_create_client(dx_tls_ctx **out, const dx_tls_client_config *cfg) {
+int dx_tls_ctx_create_client(dx_tls_ctx **out, const dx_tls_client_config *cfg) {
     static const dx_tls_client_config defaults = {0};
     if (!cfg)
         cfg = &defaults;
@@ -317,8 +317,13 @@ err_free_ctx:
     return rc;
 }
 
-void dx__tls_ctx_destroy(dx_tls_ctx *ctx) {
+void dx_tls_ctx_release(dx_tls_ctx *ctx) {
     ctx_unref(ctx);
+}
+
+dx_tls_ctx *dx_tls_ctx_ref(dx_tls_ctx *ctx) {
+    atomic_fetch_add(&ctx->refs, 1);
+    return ctx;
 }
 
 /* ---- connection --------------------------------------------------------- */

@@ -26,35 +26,7 @@
 #include "duplex/base.h"
 #include "duplex/tls.h"
 
-typedef struct dx_tls_ctx dx_tls_ctx;   /* shared configuration: one SSL_CTX per cert */
 typedef struct dx_tls_conn dx_tls_conn; /* one connection: an SSL with two memory BIOs */
-
-/*
- * Build a server context from @cfg: load every certificate chain and key, the
- * client CA file when client_auth is not NONE.
- *
- * Returns 0 and sets *out, or:
- *   DX_EINVAL       no certificate, a NULL file name, client auth without a CA file
- *   DX_ETLS_CONFIG  a file could not be read or parsed, or a key does not match
- *                   its certificate (OpenSSL's reason is in the OpenSSL error queue
- *                   until the next TLS call on this thread)
- *   DX_ENOMEM       out of memory
- */
-int dx__tls_ctx_create_server(dx_tls_ctx **out, const dx_tls_server_config *cfg);
-
-/*
- * Build a client context from @cfg (NULL: all defaults: verify against the
- * system store, no client certificate).
- *
- * Returns 0 and sets *out, or DX_EINVAL (cert_file without key_file or the
- * reverse), DX_ETLS_CONFIG (a file could not be loaded, or the system store could
- * not be set up), DX_ENOMEM.
- */
-int dx__tls_ctx_create_client(dx_tls_ctx **out, const dx_tls_client_config *cfg);
-
-/* Drop the caller's reference; connections keep the context alive until they are
- * destroyed. NULL is a no-op. */
-void dx__tls_ctx_destroy(dx_tls_ctx *ctx);
 
 /*
  * A connection on @ctx. On a client context @host is the name or IP literal the

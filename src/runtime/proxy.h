@@ -1,10 +1,10 @@
 /*
- * HTTP CONNECT proxies for the client: the proxy URL, the choice from the usual
- * environment variables (http_proxy, https_proxy, all_proxy, no_proxy) and the
- * CONNECT request. Pure functions, no I/O. Not installed.
+ * HTTP CONNECT proxies for the stream layer's connect: the proxy URL, the choice
+ * from the usual environment variables (http_proxy, https_proxy, all_proxy,
+ * no_proxy) and the CONNECT request. Pure functions, no I/O. Not installed.
  */
-#ifndef DX_CLIENT_PROXY_H
-#define DX_CLIENT_PROXY_H
+#ifndef DX_RUNTIME_PROXY_H
+#define DX_RUNTIME_PROXY_H
 
 #include "duplex/base.h"
 
@@ -43,4 +43,4 @@ int dx__proxy_from_env(bool secure, const char *host, const char *(*get)(const c
 int dx__proxy_write_connect(const dx__proxy *p, const char *host, bool host_ipv6, uint16_t port,
                             char *out, size_t cap, size_t *len);
 
-#endif /* DX_CLIENT_PROXY_H */
+#endif /* DX_RUNTIME_PROXY_H */

@@ -1,13 +1,16 @@
 /*
- * Prepared messages: one payload, and its compressed forms, shared by every
- * connection that sends it (conn.h). A broadcast to N connections with
- * permessage-deflate compresses once per compressor window in use, not N times.
+ * Prepared messages: one message framed once (and compressed once per compressor
+ * window in use), shared by every connection that sends it (conn.h). Each form is a
+ * whole server frame, header included, in a dx_shared (outq.h): a server connection
+ * queues a reference to it, not a copy, so a broadcast to N connections holds its
+ * payload once in user space whatever their read speed. A client connection masks,
+ * so it copies the payload into its own frame.
  *
- * Sharing across threads: the reference count is atomic; the compressed forms
- * are built at most once each, under the message's lock, and published with a
- * release store so that a sender that sees the pointer sees the bytes.
+ * Sharing across threads: the reference counts are atomic; the compressed forms are
+ * built at most once each, under the message's lock, and published with a release
+ * store so that a sender that sees the pointer sees the bytes.
  */
-#include "runtime/prepared.h"
+#include "conn/prepared.h"
 
 #include "base/internal.h"
 #include "duplex/deflate.h"
@@ -20,11 +23,10 @@
 #define MIN_BITS 8
 #define NUM_WINDOWS 8 /* window bits 8..15 */
 
-/* The message compressed for one window. */
+/* The message compressed for one window: its frame (RSV1), or NULL when compressing
+ * does not make the message smaller. */
 typedef struct form {
-    size_t len;     /* 0 with smaller == false: compression does not pay */
-    bool smaller;   /* data holds a compressed payload shorter than the message */
-    uint8_t data[]; /* the frame payload (RFC 7692 §7.2.1: tail removed) */
+    dx_shared *frame;
 } form;
 
 struct dx_prepared {
@@ -35,9 +37,28 @@ struct dx_prepared {
     dx_deflate_config zcfg; /* level and memLevel of the compressed forms */
     uint8_t opcode;
     bool no_compress;
-    size_t len;
-    uint8_t data[];
+    size_t len;       /* the payload's */
+    size_t hdr_len;   /* the plain frame's header */
+    dx_shared *plain; /* the uncompressed frame: header, then the payload */
 };
+
+/* A whole unmasked frame of @payload (header included) in a new shared buffer. */
+static dx_shared *frame_of(const dx_allocator *a, dx_opcode opcode, uint8_t rsv, dx_span payload,
+                           size_t *hdr_len) {
+    dx_frame_header h = {
+        .fin = true, .rsv = rsv, .opcode = (uint8_t)opcode, .payload_len = payload.len};
+    uint8_t hdr[DX_MAX_HEADER_LEN];
+    size_t hl = dx_frame_header_encode(hdr, &h);
+    dx_shared *f;
+    if (dx_shared_create(&f, hl + payload.len, a) != 0)
+        return NULL;
+    memcpy(dx_shared_bytes(f), hdr, hl);
+    if (payload.len)
+        memcpy(dx_shared_bytes(f) + hl, payload.ptr, payload.len);
+    if (hdr_len)
+        *hdr_len = hl;
+    return f;
+}
 
 #define ONE_SHOT_MEM_LEVEL 8 /* the compressor lives for one message: spend memory on the ratio */
 
@@ -52,11 +73,17 @@ int dx_prepared_create(dx_prepared **out, dx_opcode opcode, dx_span data,
     if (opcode == DX_OP_TEXT && !dx_utf8_valid(data.ptr, data.len))
         return DX_ENOT_UTF8;
     const dx_allocator *a = dx__allocator_or_default(opts->allocator);
-    dx_prepared *m = dx__alloc(a, sizeof(*m) + data.len);
+    dx_prepared *m = dx__calloc(a, sizeof(*m));
     if (!m)
         return DX_ENOMEM;
     if (pthread_mutex_init(&m->lock, NULL) != 0) {
-        dx__free(a, m, sizeof(*m) + data.len);
+        dx__free(a, m, sizeof(*m));
+        return DX_ENOMEM;
+    }
+    m->plain = frame_of(a, opcode, 0, data, &m->hdr_len);
+    if (!m->plain) {
+        pthread_mutex_destroy(&m->lock);
+        dx__free(a, m, sizeof(*m));
         return DX_ENOMEM;
     }
     atomic_init(&m->refs, 1);
@@ -68,8 +95,6 @@ int dx_prepared_create(dx_prepared **out, dx_opcode opcode, dx_span data,
     m->opcode = (uint8_t)opcode;
     m->no_compress = (opts->flags & DX_SEND_NO_COMPRESS) != 0;
     m->len = data.len;
-    if (data.len)
-        memcpy(m->data, data.ptr, data.len);
     *out = m;
     return 0;
 }
@@ -85,11 +110,14 @@ void dx_prepared_release(dx_prepared *m) {
         return;
     for (size_t i = 0; i < NUM_WINDOWS; i++) {
         form *f = atomic_load_explicit(&m->forms[i], memory_order_relaxed);
-        if (f)
-            dx__free(m->alloc, f, sizeof(*f) + f->len);
+        if (f) {
+            dx_shared_release(f->frame); /* queues may hold it longer */
+            dx__free(m->alloc, f, sizeof(*f));
+        }
     }
+    dx_shared_release(m->plain);
     pthread_mutex_destroy(&m->lock);
-    dx__free(m->alloc, m, sizeof(*m) + m->len);
+    dx__free(m->alloc, m, sizeof(*m));
 }
 
 size_t dx_prepared_size(const dx_prepared *m) {
@@ -101,7 +129,12 @@ dx_opcode dx__prepared_opcode(const dx_prepared *m) {
 }
 
 dx_span dx__prepared_payload(const dx_prepared *m) {
-    return (dx_span){m->len ? m->data : NULL, m->len};
+    dx_span f = dx_shared_data(m->plain);
+    return (dx_span){m->len ? f.ptr + m->hdr_len : NULL, m->len};
+}
+
+dx_shared *dx__prepared_frame(const dx_prepared *m) {
+    return m->plain;
 }
 
 bool dx__prepared_no_compress(const dx_prepared *m) {
@@ -109,10 +142,10 @@ bool dx__prepared_no_compress(const dx_prepared *m) {
 }
 
 /*
- * Compress the message as a server with no context takeover and window @bits
- * would: a fresh compressor, used once. The output buffer is the message's size:
- * when the compressed form does not fit in it, it does not pay, and the form says
- * so. Returns the form or NULL (out of memory).
+ * Compress the message as a server with no context takeover and window @bits would:
+ * a fresh compressor, used once. The output buffer is the message's size: when the
+ * compressed form does not fit in it, it does not pay, and the form says so (no
+ * frame). Returns the form or NULL (out of memory).
  */
 static form *build_form(const dx_prepared *m, int bits) {
     dx_deflate_params params = {.server_no_context_takeover = true,
@@ -128,23 +161,23 @@ static form *build_form(const dx_prepared *m, int bits) {
                  : DX_ENOMEM;
     dx_deflate_destroy(z);
     form *f = NULL;
-    if (rc == 0 && wrote < m->len) {
-        f = dx__alloc(m->alloc, sizeof(*f) + wrote);
-        if (f) {
-            f->len = wrote;
-            f->smaller = true;
-            memcpy(f->data, buf, wrote);
-        }
-    } else if (rc == 0 || rc == DX_ENOSPACE) {
+    if (rc == 0 || rc == DX_ENOSPACE) {
         f = dx__alloc(m->alloc, sizeof(*f));
-        if (f)
-            *f = (form){.len = 0, .smaller = false};
+        if (f) {
+            f->frame = NULL;
+            bool smaller = rc == 0 && wrote < m->len;
+            if (smaller && !(f->frame = frame_of(m->alloc, (dx_opcode)m->opcode, DX_RSV1,
+                                                 (dx_span){buf, wrote}, NULL))) {
+                dx__free(m->alloc, f, sizeof(*f));
+                f = NULL;
+            }
+        }
     }
     dx__free(m->alloc, buf, cap);
     return f;
 }
 
-int dx__prepared_compressed(dx_prepared *m, int window_bits, dx_span *out) {
+int dx__prepared_compressed(dx_prepared *m, int window_bits, dx_shared **frame, size_t *hdr_len) {
     if (window_bits < MIN_BITS || window_bits >= MIN_BITS + NUM_WINDOWS)
         return DX_EINVAL;
     _Atomic(form *) *slot = &m->forms[window_bits - MIN_BITS];
@@ -161,6 +194,13 @@ int dx__prepared_compressed(dx_prepared *m, int window_bits, dx_span *out) {
         if (!f)
             return DX_ENOMEM;
     }
-    *out = f->smaller ? (dx_span){f->data, f->len} : (dx_span){NULL, 0};
+    *frame = f->frame;
+    if (f->frame && hdr_len) {
+        dx_frame_header h;
+        size_t hl = 0;
+        dx_span b = dx_shared_data(f->frame);
+        dx_frame_header_decode(b.ptr, b.len, &h, &hl);
+        *hdr_len = hl;
+    }
     return 0;
 }

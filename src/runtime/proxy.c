@@ -2,7 +2,7 @@
  * HTTP CONNECT proxy selection and requests (RFC 9110 §9.3.6), the way curl and
  * most tools read the environment.
  */
-#include "client/proxy.h"
+#include "runtime/proxy.h"
 #include "base/internal.h"
 #include "proto/hash.h"
 
