@@ -806,8 +806,8 @@ static void sub_event(size_t i, uint32_t events) {
     sub_feed(s, CL.buf, (size_t)r);
 }
 
-/* One epoll wait; subscriber events, and the reply pipe when @reply is given (returns
- * true when a line was taken into it). */
+/* One epoll wait: subscriber events, and the reply pipe when @reply_line is given
+ * (returns true when a line was taken into it; without it a reply is an error). */
 static bool poll_subs(int timeout_ms, char *reply_line, size_t cap) {
     struct epoll_event ev[256];
     int k = epoll_wait(CL.ep, ev, 256, timeout_ms);
@@ -846,7 +846,9 @@ static void close_all(void) {
     }
     close(CL.ep);
     free(CL.subs);
+    free(CL.buf);
     CL.subs = NULL;
+    CL.buf = NULL;
 }
 
 /* ---- one measurement ------------------------------------------------------------------ */
@@ -881,8 +883,9 @@ static void setup(const config *cfg, bool held, size_t n, size_t size, unsigned 
     CL.n = n;
     CL.held = held;
     CL.subs = calloc(n, sizeof *CL.subs);
+    CL.buf = held ? NULL : malloc(READ_BUF);
     CL.ep = epoll_create1(EPOLL_CLOEXEC);
-    if (!CL.subs || CL.ep < 0)
+    if (!CL.subs || (!held && !CL.buf) || CL.ep < 0)
         die("out of memory or descriptors");
     char line[256];
     unsigned port;
@@ -1000,8 +1003,7 @@ static void measure_read(const config *cfg, size_t n, size_t size) {
         return;
     setup(cfg, false, n, size, 0);
     uint8_t *expect = malloc(rounds * size);
-    CL.buf = malloc(READ_BUF);
-    if (!expect || !CL.buf)
+    if (!expect)
         die("out of memory");
     for (unsigned r = 0; r < rounds; r++)
         make_message(expect + (size_t)r * size, size, r);
@@ -1033,7 +1035,6 @@ static void measure_read(const config *cfg, size_t n, size_t size) {
            bench_opt());
     fflush(stdout);
     note("wall %.2f us/delivery", wall / deliveries / 1e3);
-    free(CL.buf);
     free(expect);
     teardown();
 }
