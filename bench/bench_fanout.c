@@ -39,8 +39,9 @@
  *                                                    cpu 405.21 us/delivery  gcc-12 -O2
  *   bench_fanout  read   1000 conns    1024 B  x100  cpu 7.70 us/delivery  checked 100000
  *                                                    gcc-12 -O2
- * A measurement that would need more than half the available memory is skipped, with
- * a line saying so.
+ * A measurement whose estimated need (held: 1.5x the frames held, as while every
+ * connection copies them) passes half of MemAvailable is skipped, with a line saying
+ * so.
  *
  *   bench_fanout [--quick] [--conns N,N] [--sizes S,S] [--held K,K] [--mode held|read]
  *                [--read-mib M] [--server-cpu C] [--client-cpu C] [-v]
