@@ -60,7 +60,6 @@
 #include "bench.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -323,8 +322,12 @@ static void srv_on_close(dx_conn *c, const dx_close_info *info, void *user) {
     }
 }
 
-/* Create the loop and the server on 127.0.0.1, any port. Returns the port. */
-static uint16_t srv_start(void) {
+/* Create the loop and the server on 127.0.0.1, any port. Returns the port. @held: lock
+ * each connection's kernel send buffer (SO_SNDBUF) small: without it, TCP autotuning
+ * grows it towards tcp_wmem's maximum (4 MiB by default) although the peer reads
+ * nothing, so the kernel would take a share of the messages that depends on the
+ * machine, and 10,000 connections would press on the whole machine's TCP memory. */
+static uint16_t srv_start(bool held) {
     int rc = dx_loop_create(&SV.loop, NULL);
     if (rc != 0)
         die("dx_loop_create: %s", dx_strerror(rc));
@@ -333,8 +336,9 @@ static uint16_t srv_start(void) {
         .backlog = 4096,
         .callbacks = {.on_open = srv_on_open, .on_close = srv_on_close},
         .deflate = NULL, /* no permessage-deflate: the payload goes as it is */
-        .conn = {.max_send_queue = SEND_QUEUE,  /* holds every held message */
-                 .ping_interval_ms = DX_NEVER}, /* no keep-alive pings in the queues */
+        .conn = {.max_send_queue = SEND_QUEUE,      /* holds every held message */
+                 .ping_interval_ms = DX_NEVER,      /* no keep-alive pings in the queues */
+                 .sndbuf = held ? HELD_SNDBUF : 0}, /* the kernel keeps little */
     };
     rc = dx_server_create(&SV.server, SV.loop, &so);
     if (rc != 0)
@@ -394,43 +398,6 @@ static size_t total_queued(void) {
         if (SV.slots[i])
             q += srv_queued(SV.slots[i]);
     return q;
-}
-
-/*
- * Lock the send buffer of our listening socket on @port to @bytes; accepted sockets
- * inherit it. Without this, TCP autotuning grows each connection's kernel send buffer
- * towards tcp_wmem's maximum (4 MiB by default) although the peer reads nothing: the
- * kernel would take a share of the messages that depends on the machine, and 10,000
- * connections would press on the whole machine's TCP memory. The server API gives no
- * descriptor, so the listener is found among ours.
- */
-static void lock_listener_sndbuf(uint16_t port, int bytes) {
-    DIR *d = opendir("/proc/self/fd");
-    if (!d)
-        die("/proc/self/fd: %s", strerror(errno));
-    bool found = false;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        char *end;
-        long fd = strtol(e->d_name, &end, 10);
-        if (end == e->d_name || *end || fd < 0 || fd > INT32_MAX)
-            continue;
-        int listening = 0;
-        socklen_t len = sizeof listening;
-        if (getsockopt((int)fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening)
-            continue;
-        struct sockaddr_in sa;
-        len = sizeof sa;
-        if (getsockname((int)fd, (struct sockaddr *)&sa, &len) != 0 || sa.sin_family != AF_INET ||
-            ntohs(sa.sin_port) != port)
-            continue;
-        if (setsockopt((int)fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes) != 0)
-            die("SO_SNDBUF: %s", strerror(errno));
-        found = true;
-    }
-    closedir(d);
-    if (!found)
-        die("no listening socket on port %u among our descriptors", port);
 }
 
 /* Connections with nothing queued (dies when one has closed). */
@@ -603,9 +570,7 @@ static void serve(int cmd_fd, int reply_fd, const config *cfg, bool held, size_t
     for (unsigned i = 0; held && i < max_held; i++)
         make_message(msgs + (size_t)i * size, size, i);
     fcntl(cmd_fd, F_SETFL, fcntl(cmd_fd, F_GETFL) | O_NONBLOCK);
-    uint16_t port = srv_start();
-    if (held)
-        lock_listener_sndbuf(port, HELD_SNDBUF);
+    uint16_t port = srv_start(held);
     reply("ready %u %zu", port, rss_bytes());
     unsigned sent = 0;
     for (;;) {
