@@ -42,7 +42,8 @@ static void srv_open(dx_conn *c, void *user) {
         B.srv[B.srv_open++] = c;
 }
 
-static const dx_conn_callbacks srv_cb = {.on_open = srv_open};
+static void srv_upgrade(dx_conn *c, const dx_ws_request *req, void *user);
+static const dx_conn_callbacks srv_cb = {.on_open = srv_open, .on_upgrade = srv_upgrade};
 
 static void srv_upgrade(dx_conn *c, const dx_ws_request *req, void *user) {
     (void)req;
@@ -111,17 +112,15 @@ static void start(bool no_takeover) {
     if (dx_loop_create(&B.loop, NULL) != 0)
         bench_fail("bench_broadcast", "loop");
     dx_deflate_config dc = {.server_no_context_takeover = no_takeover};
-    dx_server_options so = {.host = "127.0.0.1",
-                            .callbacks = srv_cb,
-                            .on_upgrade = srv_upgrade,
-                            .deflate = &dc,
-                            .conn = {.max_send_queue = (size_t)8 << 20}};
-    if (dx_server_create(&B.server, B.loop, &so) != 0)
+    dx_server_options so = {
+        .host = "127.0.0.1",
+        .conn = {.send.max_queue = (size_t)8 << 20, .compression.deflate = &dc}};
+    if (dx_server_create(&B.server, B.loop, &so, &srv_cb, NULL) != 0)
         bench_fail("bench_broadcast", "server");
     char url[64];
     snprintf(url, sizeof url, "ws://127.0.0.1:%u/", dx_server_port(B.server));
     static const dx_deflate_config offer;
-    dx_client_options co = {.deflate = &offer};
+    dx_client_options co = {.conn.compression.deflate = &offer};
     for (int i = 0; i < CONNS; i++) {
         dx_conn *c;
         if (dx_client_connect(&c, B.loop, url, &co, &cli_cb, NULL) != 0)
@@ -159,7 +158,8 @@ static void measure(bool no_takeover, bool prepared) {
             dx_prepared *m;
             if (dx_prepared_create(&m, DX_OP_TEXT, (dx_span){msgs[r], MSG_LEN}, NULL) != 0)
                 bench_fail("bench_broadcast", "prepare");
-            if (dx_server_broadcast(B.server, m) != CONNS)
+            size_t sent = 0;
+            if (dx_server_broadcast(B.server, m, &sent) != 0 || sent != CONNS)
                 bench_fail("bench_broadcast", "broadcast");
             dx_prepared_release(m);
         } else {

@@ -331,16 +331,16 @@ static uint16_t srv_start(bool held) {
     int rc = dx_loop_create(&SV.loop, NULL);
     if (rc != 0)
         die("dx_loop_create: %s", dx_strerror(rc));
+    /* no permessage-deflate (conn.compression.deflate NULL): the payload goes as it is */
     dx_server_options so = {
         .host = "127.0.0.1",
         .backlog = 4096,
-        .callbacks = {.on_open = srv_on_open, .on_close = srv_on_close},
-        .deflate = NULL, /* no permessage-deflate: the payload goes as it is */
-        .conn = {.max_send_queue = SEND_QUEUE,      /* holds every held message */
-                 .ping_interval_ms = DX_NEVER,      /* no keep-alive pings in the queues */
-                 .sndbuf = held ? HELD_SNDBUF : 0}, /* the kernel keeps little */
+        .conn = {.send = {.max_queue = SEND_QUEUE,           /* holds every held message */
+                          .sndbuf = held ? HELD_SNDBUF : 0}, /* the kernel keeps little */
+                 .timeouts.ping_interval_ms = DX_NEVER},     /* no keep-alive pings in the queues */
     };
-    rc = dx_server_create(&SV.server, SV.loop, &so);
+    static const dx_conn_callbacks cb = {.on_open = srv_on_open, .on_close = srv_on_close};
+    rc = dx_server_create(&SV.server, SV.loop, &so, &cb, NULL);
     if (rc != 0)
         die("dx_server_create: %s", dx_strerror(rc));
     return dx_server_port(SV.server);
@@ -359,11 +359,12 @@ static long srv_broadcast(const uint8_t *msg, size_t len) {
     int rc = dx_prepared_create(&m, DX_OP_BINARY, (dx_span){msg, len}, NULL);
     if (rc != 0)
         die("dx_prepared_create: %s", dx_strerror(rc));
-    long n = dx_server_broadcast(SV.server, m);
+    size_t n = 0;
+    rc = dx_server_broadcast(SV.server, m, &n);
     dx_prepared_release(m);
-    if (n < 0)
-        die("dx_server_broadcast: %s", dx_strerror((int)n));
-    return n;
+    if (rc != 0)
+        die("dx_server_broadcast: %s", dx_strerror(rc));
+    return (long)n;
 }
 
 /* Bytes queued on @c that the socket has not taken. */

@@ -109,7 +109,7 @@ static void bench_parse(const char *name, size_t n, size_t len, unsigned op, int
     double frames = (double)n * passes;
     line(name, frames / best, (double)total * passes / best,
          (double)(bench_counted_allocs - a0) / (frames * RUNS));
-    if (dx_proto_get_state(p) != DX_STATE_OPEN || dx_proto_wants_write(p))
+    if (dx_proto_get_state(p) != DX_OPEN || dx_proto_wants_write(p))
         bench_fail("bench_frame", "state");
     dx_proto_destroy(p);
     free(buf);

@@ -86,11 +86,11 @@ static void open_url(run *r, const char *path, unsigned long n) {
         snprintf(url, sizeof url, "%s%s", r->base, path);
     /* Autobahn sends up to 16 MiB messages; keep-alive pings would disturb the cases */
     static const dx_deflate_config deflate = {0}; /* offered, as browsers do */
-    dx_client_options o = {.deflate = &deflate,
-                           .conn = {.max_message = (size_t)64 << 20,
-                                    .max_send_queue = (size_t)160 << 20,
-                                    .ping_interval_ms = DX_NEVER,
-                                    .handshake_timeout_ms = 30000}};
+    dx_client_options o = {
+        .conn = {.limits.max_message = (size_t)64 << 20,
+                 .send.max_queue = (size_t)160 << 20,
+                 .timeouts = {.ping_interval_ms = DX_NEVER, .handshake_ms = 30000},
+                 .compression.deflate = &deflate}};
     dx_conn *c;
     r->opened = false;
     int rc = dx_client_connect(&c, r->loop, url, &o, &callbacks, r);

@@ -189,10 +189,10 @@ int main(int argc, char **argv) {
     static dx_deflate_config deflate; /* duplex's defaults, unless --deflate-* flags */
     bool no_deflate = false, deflate_flags = false;
     dx_tls_client_config tls = {0};
-    dx_client_options opts = {.deflate = &deflate,
-                              .conn = {.max_message = (size_t)16 << 20,
-                                       .max_send_queue = (size_t)40 << 20,
-                                       .low_water = (size_t)256 << 10}};
+    dx_client_options opts = {
+        .conn = {.limits.max_message = (size_t)16 << 20,
+                 .send = {.max_queue = (size_t)40 << 20, .low_water = (size_t)256 << 10},
+                 .compression.deflate = &deflate}};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -211,7 +211,7 @@ int main(int argc, char **argv) {
             opts.protocol_optional = true;
             continue;
         }
-        int d = deflate_flag("echo-client", a, v, &deflate, &opts.conn.compress_min);
+        int d = deflate_flag("echo-client", a, v, &deflate, &opts.conn.compression.min_size);
         if (d < 0)
             bad_usage(a, v ? "unknown --deflate-* option" : "needs a value");
         if (d) {
@@ -263,7 +263,7 @@ int main(int argc, char **argv) {
         } else if (strcmp(a, "--close-after") == 0) {
             close_after = number(a, v);
         } else {
-            opts.conn.max_message = number(a, v);
+            opts.conn.limits.max_message = number(a, v);
         }
     }
     if (!url)
@@ -273,7 +273,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     if (no_deflate) {
-        opts.deflate = NULL;
+        opts.conn.compression.deflate = NULL;
     } else {
         size_t len;
         dx_deflate_write_offer(&deflate, deflate_offer, sizeof deflate_offer, &len);

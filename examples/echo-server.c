@@ -111,11 +111,12 @@ static bool broadcast_command(dx_conn *c, dx_span text) {
         return false;
     dx_prepared *m;
     int rc = dx_prepared_create(&m, DX_OP_TEXT, (dx_span){text.ptr + n, text.len - n}, NULL);
-    long sent = rc < 0 ? rc : dx_server_broadcast(dx_conn_server(c), m);
-    if (sent < 0)
-        fprintf(stderr, "echo-server: !broadcast: %s\n", dx_strerror((int)sent));
-    if (rc == 0)
+    if (rc == 0) {
+        rc = dx_server_broadcast(dx_conn_server(c), m, NULL);
         dx_prepared_release(m);
+    }
+    if (rc < 0)
+        fprintf(stderr, "echo-server: !broadcast: %s\n", dx_strerror(rc));
     return true;
 }
 
@@ -188,11 +189,11 @@ static void on_upgrade(dx_conn *c, const dx_ws_request *req, void *user) {
     if (!authorized(req)) {
         const dx_http_header h[] = {ctype,
                                     {dx_span_cstr("WWW-Authenticate"), dx_span_cstr("Bearer")}};
-        dx_conn_reject(c, 401, h, 2, dx_span_cstr("a bearer token is required\n"));
+        dx_conn_respond(c, 401, h, 2, dx_span_cstr("a bearer token is required\n"));
         return;
     }
     if (!origin_allowed(req)) {
-        dx_conn_reject(c, 403, &ctype, 1, dx_span_cstr("origin not allowed\n"));
+        dx_conn_respond(c, 403, &ctype, 1, dx_span_cstr("origin not allowed\n"));
         return;
     }
     dx_accept_options opts = {0};
@@ -205,7 +206,7 @@ static void on_upgrade(dx_conn *c, const dx_ws_request *req, void *user) {
                 n += (size_t)snprintf(body + n, sizeof body - n, " %s", cfg.protocols[i]);
             if (n < sizeof body)
                 snprintf(body + n, sizeof body - n, "\n");
-            dx_conn_reject(c, 400, &ctype, 1, dx_span_cstr(body));
+            dx_conn_respond(c, 400, &ctype, 1, dx_span_cstr(body));
             return;
         }
         opts.protocol = req->protocols[0]; /* an echo speaks whatever the client speaks */
@@ -250,23 +251,23 @@ static int start_worker(worker *w) {
                                                                    : DX_TLS_CLIENT_AUTH_NONE,
                                       .client_ca_file = cfg.client_ca};
     dx_server_options o = {
-        .deflate = cfg.no_deflate ? NULL : &cfg.deflate,
         .tls = cfg.num_certs ? &tls : NULL,
         .host = cfg.host,
         .port = (uint16_t)cfg.port,
         .unix_path = cfg.unix_path,
         .reuse_port = cfg.threads > 1,
-        .conn = {.max_message = cfg.max_message,
-                 .max_send_queue = cfg.max_message * 2 + ((size_t)4 << 20),
-                 .low_water = (size_t)256 << 10,
-                 .ping_interval_ms = cfg.ping_interval_ms,
-                 .compress_min = cfg.compress_min},
-        .callbacks = {.on_message = on_message, .on_drain = on_drain},
-        .on_upgrade = on_upgrade,
+        .conn = {.limits.max_message = cfg.max_message,
+                 .send = {.max_queue = cfg.max_message * 2 + ((size_t)4 << 20),
+                          .low_water = (size_t)256 << 10},
+                 .timeouts.ping_interval_ms = cfg.ping_interval_ms,
+                 .compression = {.deflate = cfg.no_deflate ? NULL : &cfg.deflate,
+                                 .min_size = cfg.compress_min}},
     };
+    static const dx_conn_callbacks cb = {
+        .on_message = on_message, .on_drain = on_drain, .on_upgrade = on_upgrade};
     int rc = dx_loop_create(&w->loop, NULL);
     if (rc == 0)
-        rc = dx_server_create(&w->server, w->loop, &o);
+        rc = dx_server_create(&w->server, w->loop, &o, &cb, NULL);
     return rc;
 }
 

@@ -111,7 +111,7 @@ static void fz_event(fz_end *e, const dx_event *ev, const uint8_t *lo, const uin
     switch (ev->type) {
     case DX_EV_DATA: {
         dx_span d = ev->u.data.data;
-        FZ_CHECK(dx_proto_get_state(e->p) == DX_STATE_OPEN);
+        FZ_CHECK(dx_proto_get_state(e->p) == DX_OPEN);
         FZ_CHECK(ev->u.data.opcode == DX_OP_TEXT || ev->u.data.opcode == DX_OP_BINARY);
         FZ_CHECK(d.len == 0 || (d.ptr >= lo && d.ptr + d.len <= hi));
         FZ_CHECK(ev->u.data.first != e->in_msg);
@@ -147,13 +147,13 @@ static void fz_event(fz_end *e, const dx_event *ev, const uint8_t *lo, const uin
     case DX_EV_PONG: {
         dx_span s = ev->type == DX_EV_PING ? ev->u.ping : ev->u.pong;
         FZ_CHECK(s.len <= 125);
-        FZ_CHECK(dx_proto_get_state(e->p) == DX_STATE_OPEN);
+        FZ_CHECK(dx_proto_get_state(e->p) == DX_OPEN);
         e->hash = fz_hash(e->hash, s.ptr, s.len);
         break;
     }
     case DX_EV_CLOSE:
         e->closes++;
-        FZ_CHECK(dx_proto_get_state(e->p) == DX_STATE_CLOSED);
+        FZ_CHECK(dx_proto_get_state(e->p) == DX_CLOSED);
         FZ_CHECK(ev->u.close.reason.len <= 123);
         FZ_CHECK(dx_utf8_valid(ev->u.close.reason.ptr, ev->u.close.reason.len));
         e->hash = fz_hash(e->hash, &ev->u.close.code, sizeof ev->u.close.code);
@@ -204,17 +204,17 @@ static void fz_consume(fz_end *e, size_t n) {
 }
 
 /* A send-call result: only documented codes, and success only while OPEN. */
-static void fz_send_rc(int rc, dx_proto_state before) {
+static void fz_send_rc(int rc, dx_ready_state before) {
     FZ_CHECK(rc == 0 || rc == DX_EINVAL || rc == DX_ESTATE || rc == DX_ELIMIT);
     if (rc == 0)
-        FZ_CHECK(before == DX_STATE_OPEN);
-    if (before != DX_STATE_OPEN)
+        FZ_CHECK(before == DX_OPEN);
+    if (before != DX_OPEN)
         FZ_CHECK(rc != 0);
 }
 
 /* One action; @arg and @extra (n bytes) come from the input. */
 static void fz_action(fz_end *e, unsigned act, uint8_t arg, const uint8_t *extra, size_t n) {
-    dx_proto_state st = dx_proto_get_state(e->p);
+    dx_ready_state st = dx_proto_get_state(e->p);
     dx_span x = {extra, n};
     int rc;
     switch (act) {
@@ -239,7 +239,7 @@ static void fz_action(fz_end *e, unsigned act, uint8_t arg, const uint8_t *extra
         rc = dx_proto_close(e->p, code, x);
         fz_send_rc(rc, st);
         if (rc == 0)
-            FZ_CHECK(dx_proto_get_state(e->p) == DX_STATE_CLOSING);
+            FZ_CHECK(dx_proto_get_state(e->p) == DX_CLOSING);
         break;
     }
     case 4:
@@ -381,8 +381,8 @@ static int fz_run(const uint8_t *data, size_t size, dx_side side) {
              (a.out.len == 0 || memcmp(a.out.b, b.out.b, a.out.len) == 0));
     fz_check_output(&a.out, side);
     if (a.closes)
-        FZ_CHECK(dx_proto_get_state(a.p) == DX_STATE_CLOSED);
-    FZ_CHECK(dx_proto_is_done(a.p) == (dx_proto_get_state(a.p) == DX_STATE_CLOSED));
+        FZ_CHECK(dx_proto_get_state(a.p) == DX_CLOSED);
+    FZ_CHECK(dx_proto_is_done(a.p) == (dx_proto_get_state(a.p) == DX_CLOSED));
     dx_proto_destroy(a.p);
     dx_proto_destroy(b.p);
     free(a.out.b);

@@ -205,17 +205,19 @@ static const dx_conn_callbacks nu_callbacks = {
 
 /* ---- a server on 127.0.0.1 ------------------------------------------------------------- */
 
-/* Listen on 127.0.0.1, a free port, with @o (its host and port are set here). */
-static inline int nu_server(dx_server **out, dx_loop *l, dx_server_options *o) {
+/* Listen on 127.0.0.1 (unless @o names a host or a Unix path), a free port unless @o
+ * names one, with @o, the callbacks @cb (may be NULL) and the user pointer @user. */
+static inline int nu_server(dx_server **out, dx_loop *l, dx_server_options *o,
+                            const dx_conn_callbacks *cb, void *user) {
     if (!o->unix_path && !o->host)
         o->host = "127.0.0.1";
-    return dx_server_create(out, l, o);
+    return dx_server_create(out, l, o, cb, user);
 }
 
 /* A server whose connections record into @r (and echo when r->echo). */
 static inline int nu_echo_server(dx_server **out, dx_loop *l, nu_rec *r) {
-    dx_server_options o = {.callbacks = nu_callbacks, .user = r};
-    return nu_server(out, l, &o);
+    dx_server_options o = {0};
+    return nu_server(out, l, &o, &nu_callbacks, r);
 }
 
 static inline void nu_url(char *out, size_t cap, uint16_t port, const char *path) {

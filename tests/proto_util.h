@@ -265,7 +265,7 @@ static inline void tr_event(transcript *t, dx_proto *p, const dx_event *ev, cons
     case DX_EV_DATA: {
         dx_span d = ev->u.data.data;
         t->data_events++;
-        if (dx_proto_get_state(p) != DX_STATE_OPEN)
+        if (dx_proto_get_state(p) != DX_OPEN)
             tr_violation(t, "data event while not OPEN");
         if (d.len && (d.ptr < lo || d.ptr + d.len > hi))
             tr_violation(t, "data span outside the input piece");
@@ -303,7 +303,7 @@ static inline void tr_event(transcript *t, dx_proto *p, const dx_event *ev, cons
     }
     case DX_EV_CLOSE:
         t->close_events++;
-        if (dx_proto_get_state(p) != DX_STATE_CLOSED)
+        if (dx_proto_get_state(p) != DX_CLOSED)
             tr_violation(t, "close event but state not CLOSED");
         if (t->in_msg) { /* what was delivered of the unfinished message */
             sb_add(b, "%spartial %s ", sep, opname(t->msg_op));

@@ -136,7 +136,7 @@ TEST(client_connect_timeout_against_a_full_backlog) {
     char url[64];
     nu_url(url, sizeof url, port, "/");
     nu_rec r = {0};
-    dx_client_options co = {.conn.handshake_timeout_ms = 100};
+    dx_client_options co = {.conn.timeouts.handshake_ms = 100};
     dx_conn *c = NULL;
     /* timers count from the loop's cached clock (dx_loop_now), read at each iteration:
      * refresh it after the slow set-up above, or the timeout would be that much shorter */
@@ -175,7 +175,7 @@ static void answer_and_expect(const char *answer, enum answer_kind kind, int wan
     static const char *const protos[] = {"chat"};
     dx_client_options co = {.protocols = protos,
                             .num_protocols = 1,
-                            .conn.handshake_timeout_ms = kind == ANSWER_NOTHING ? 100 : 3000};
+                            .conn.timeouts.handshake_ms = kind == ANSWER_NOTHING ? 100 : 3000};
     nu_rec r = {0};
     dx_conn *c = NULL;
     CHECK_RC(dx_client_connect(&c, l, url, &co, &nu_callbacks, &r), 0);
@@ -298,9 +298,9 @@ TEST(client_ipv6_literal_url) {
     }
     dx_loop *l = nu_loop();
     nu_rec srv = {.echo = true}, cli = {0};
-    dx_server_options o = {.callbacks = nu_callbacks, .user = &srv, .host = "::1"};
+    dx_server_options o = {.host = "::1"};
     dx_server *s = NULL;
-    REQUIRE(nu_server(&s, l, &o) == 0);
+    REQUIRE(nu_server(&s, l, &o, &nu_callbacks, &srv) == 0);
     char url[64];
     snprintf(url, sizeof url, "ws://[::1]:%u/six?x", (unsigned)dx_server_port(s));
     dx_conn *c = NULL;

@@ -21,10 +21,10 @@ typedef struct pair {
 static pair *pair_new(const dx_conn_options *srv_opts, const dx_conn_options *cli_opts) {
     pair *p = calloc(1, sizeof(*p));
     p->l = nu_loop();
-    dx_server_options o = {.callbacks = nu_callbacks, .user = &p->srv};
+    dx_server_options o = {0};
     if (srv_opts)
         o.conn = *srv_opts;
-    if (nu_server(&p->s, p->l, &o) != 0)
+    if (nu_server(&p->s, p->l, &o, &nu_callbacks, &p->srv) != 0)
         abort();
     char url[64];
     nu_url(url, sizeof url, dx_server_port(p->s), "/");
@@ -48,11 +48,11 @@ static void pair_free(pair *p) {
 
 /* A server for raw clients: records into @r. */
 static dx_server *raw_server(dx_loop *l, nu_rec *r, const dx_conn_options *opts) {
-    dx_server_options o = {.callbacks = nu_callbacks, .user = r};
+    dx_server_options o = {0};
     if (opts)
         o.conn = *opts;
     dx_server *s = NULL;
-    if (nu_server(&s, l, &o) != 0)
+    if (nu_server(&s, l, &o, &nu_callbacks, r) != 0)
         abort();
     return s;
 }
@@ -182,10 +182,11 @@ static void on_fragment(dx_conn *c, const dx_fragment *f, void *user) {
 TEST(conn_streaming_mode_delivers_pieces_with_first_and_fin) {
     dx_loop *l = nu_loop();
     frag_rec r = {0};
-    dx_server_options o = {.callbacks = nu_callbacks, .user = &r, .conn.streaming = true};
-    o.callbacks.on_fragment = on_fragment;
+    dx_server_options o = {.conn.streaming = true};
+    dx_conn_callbacks cb = nu_callbacks;
+    cb.on_fragment = on_fragment;
     dx_server *s = NULL;
-    REQUIRE(nu_server(&s, l, &o) == 0);
+    REQUIRE(nu_server(&s, l, &o, &cb, &r) == 0);
     nu_in in = {0};
     int fd = raw_open(l, s, &in);
     REQUIRE(fd >= 0);
@@ -466,7 +467,7 @@ static size_t fill_until_refused(dx_loop *l, dx_conn *c, size_t *wire_bytes, int
 TEST(conn_backpressure_refuses_past_the_cap_and_drains_once) {
     dx_loop *l = nu_loop();
     nu_rec r = {0};
-    dx_conn_options o = {.max_send_queue = BP_CAP, .low_water = 4096};
+    dx_conn_options o = {.send = {.max_queue = BP_CAP, .low_water = 4096}};
     dx_server *s = raw_server(l, &r, &o);
     nu_in *in = calloc(1, sizeof(nu_in));
     int fd = raw_open_small(l, s, in);
@@ -512,7 +513,7 @@ TEST(conn_backpressure_refuses_past_the_cap_and_drains_once) {
 TEST(conn_backpressure_close_sends_1008) {
     dx_loop *l = nu_loop();
     nu_rec r = {0};
-    dx_conn_options o = {.max_send_queue = BP_CAP, .backpressure = DX_BP_CLOSE};
+    dx_conn_options o = {.send = {.max_queue = BP_CAP, .when_full = DX_BP_CLOSE}};
     dx_server *s = raw_server(l, &r, &o);
     nu_in *in = calloc(1, sizeof(nu_in));
     int fd = raw_open_small(l, s, in);
@@ -602,17 +603,18 @@ static void pump_some(int fd, nu_in *in) {
 }
 
 /* RFC 6455 §5.5.2 has us answer every ping; a peer that pings and never reads makes
- * those pongs pile up. They count toward max_send_queue like any output: past it the
+ * those pongs pile up. They count toward send.max_queue like any output: past it the
  * server stops reading (TCP flow control then stops the peer) until they drain, and
  * every ping is still answered once the peer reads. */
 TEST(rfc6455_5_5_2_pongs_to_a_peer_that_does_not_read_stop_reading_at_the_cap) {
     dx_loop *l = nu_loop();
     flood f = {0};
-    dx_server_options so = {.callbacks = nu_callbacks, .user = &f};
-    so.callbacks.on_ping = flood_on_ping;
-    so.conn = (dx_conn_options){.max_send_queue = BP_CAP, .low_water = 4096};
+    dx_server_options so = {0};
+    dx_conn_callbacks cb = nu_callbacks;
+    cb.on_ping = flood_on_ping;
+    so.conn = (dx_conn_options){.send = {.max_queue = BP_CAP, .low_water = 4096}};
     dx_server *s = NULL;
-    REQUIRE(nu_server(&s, l, &so) == 0);
+    REQUIRE(nu_server(&s, l, &so, &cb, &f) == 0);
     nu_in *in = calloc(1, sizeof(nu_in));
     size_t len = FLOOD_FRAMES * FLOOD_FRAME;
     uint8_t *buf = malloc(len);
@@ -673,11 +675,12 @@ TEST(rfc6455_5_5_2_pongs_to_a_peer_that_does_not_read_stop_reading_at_the_cap) {
 TEST(rfc6455_5_5_2_pongs_past_the_cap_close_with_1008_under_the_close_policy) {
     dx_loop *l = nu_loop();
     flood f = {0};
-    dx_server_options so = {.callbacks = nu_callbacks, .user = &f};
-    so.callbacks.on_ping = flood_on_ping;
-    so.conn = (dx_conn_options){.max_send_queue = BP_CAP, .backpressure = DX_BP_CLOSE};
+    dx_server_options so = {0};
+    dx_conn_callbacks cb = nu_callbacks;
+    cb.on_ping = flood_on_ping;
+    so.conn = (dx_conn_options){.send = {.max_queue = BP_CAP, .when_full = DX_BP_CLOSE}};
     dx_server *s = NULL;
-    REQUIRE(nu_server(&s, l, &so) == 0);
+    REQUIRE(nu_server(&s, l, &so, &cb, &f) == 0);
     nu_in *in = calloc(1, sizeof(nu_in));
     size_t len = FLOOD_FRAMES * FLOOD_FRAME;
     uint8_t *buf = malloc(len);
@@ -873,12 +876,13 @@ static void closer_close(dx_conn *c, const dx_close_info *info, void *user) {
 TEST(conn_callbacks_may_close_their_own_and_other_connections) {
     dx_loop *l = nu_loop();
     closer k = {0};
-    dx_server_options o = {.callbacks = nu_callbacks, .user = &k};
-    o.callbacks.on_open = closer_open;
-    o.callbacks.on_message = closer_message;
-    o.callbacks.on_close = closer_close;
+    dx_server_options o = {0};
+    dx_conn_callbacks cb = nu_callbacks;
+    cb.on_open = closer_open;
+    cb.on_message = closer_message;
+    cb.on_close = closer_close;
     dx_server *s = NULL;
-    REQUIRE(nu_server(&s, l, &o) == 0);
+    REQUIRE(nu_server(&s, l, &o, &cb, &k) == 0);
     char url[64];
     nu_url(url, sizeof url, dx_server_port(s), "/");
     enum { N = 4 };
@@ -964,7 +968,7 @@ TEST(conn_client_closes_itself_in_on_open) {
 TEST(conn_keepalive_pings_a_quiet_peer) {
     dx_loop *l = nu_loop();
     nu_rec r = {0};
-    dx_conn_options o = {.ping_interval_ms = 50, .pong_timeout_ms = 1000};
+    dx_conn_options o = {.timeouts = {.ping_interval_ms = 50, .pong_ms = 1000}};
     dx_server *s = raw_server(l, &r, &o);
     nu_in in = {0};
     int fd = raw_open(l, s, &in);
@@ -999,7 +1003,7 @@ TEST(conn_keepalive_pings_a_quiet_peer) {
 TEST(conn_keepalive_unanswered_ping_fails_the_connection) {
     dx_loop *l = nu_loop();
     nu_rec r = {0};
-    dx_conn_options o = {.ping_interval_ms = 50, .pong_timeout_ms = 50};
+    dx_conn_options o = {.timeouts = {.ping_interval_ms = 50, .pong_ms = 50}};
     dx_server *s = raw_server(l, &r, &o);
     nu_in in = {0};
     int fd = raw_open(l, s, &in);
@@ -1025,7 +1029,7 @@ TEST(conn_keepalive_unanswered_ping_fails_the_connection) {
 }
 
 TEST(conn_idle_timeout_closes_with_1001) {
-    dx_conn_options so = {.idle_timeout_ms = 200, .ping_interval_ms = DX_NEVER};
+    dx_conn_options so = {.timeouts = {.idle_ms = 200, .ping_interval_ms = DX_NEVER}};
     pair *p = pair_new(&so, NULL);
     /* traffic keeps it alive */
     p->srv.echo = true;
@@ -1051,7 +1055,7 @@ TEST(conn_idle_timeout_closes_with_1001) {
 TEST(conn_close_timeout_when_the_peer_never_answers) {
     dx_loop *l = nu_loop();
     nu_rec r = {0};
-    dx_conn_options o = {.close_timeout_ms = 100};
+    dx_conn_options o = {.timeouts.close_ms = 100};
     dx_server *s = raw_server(l, &r, &o);
     nu_in in = {0};
     int fd = raw_open(l, s, &in);
@@ -1079,7 +1083,7 @@ TEST(conn_close_timeout_when_the_peer_never_answers) {
     char url[64];
     nu_url(url, sizeof url, port, "/");
     nu_rec cli = {0};
-    dx_client_options co = {.conn.close_timeout_ms = 100};
+    dx_client_options co = {.conn.timeouts.close_ms = 100};
     dx_conn *c = NULL;
     REQUIRE(dx_client_connect(&c, l, url, &co, &nu_callbacks, &cli) == 0);
     nu_in sin = {0};
@@ -1155,7 +1159,7 @@ TEST(conn_client_waits_for_the_servers_fin) {
     char url[64];
     nu_url(url, sizeof url, port, "/");
     nu_rec cli = {0};
-    dx_client_options co = {.conn.close_timeout_ms = 3000};
+    dx_client_options co = {.conn.timeouts.close_ms = 3000};
     dx_conn *c = NULL;
     REQUIRE(dx_client_connect(&c, l, url, &co, &nu_callbacks, &cli) == 0);
     nu_in in = {0};
@@ -1179,9 +1183,9 @@ TEST(conn_client_waits_for_the_servers_fin) {
     CHECK(strcmp(cli.close_reason, "ok") == 0);
     CHECK_EQ_INT(cli.errors, 0);
 
-    /* a server that never closes TCP: the client gives up after close_timeout_ms */
+    /* a server that never closes TCP: the client gives up after timeouts.close_ms */
     nu_rec cli2 = {0};
-    co.conn.close_timeout_ms = 100;
+    co.conn.timeouts.close_ms = 100;
     REQUIRE(dx_client_connect(&c, l, url, &co, &nu_callbacks, &cli2) == 0);
     memset(&in, 0, sizeof in);
     fd = nu_raw_server_open(l, lfd, &in, NULL);
@@ -1230,9 +1234,9 @@ TEST(conn_large_message_buffers_are_given_back_a_second_later) {
     dx_loop *l = NULL;
     REQUIRE(dx_loop_create(&l, &counting) == 0);
     nu_rec srv = {.echo = true}, cli = {0};
-    dx_server_options o = {.callbacks = nu_callbacks, .user = &srv};
+    dx_server_options o = {0};
     dx_server *s = NULL;
-    REQUIRE(nu_server(&s, l, &o) == 0);
+    REQUIRE(nu_server(&s, l, &o, &nu_callbacks, &srv) == 0);
     char url[64];
     nu_url(url, sizeof url, dx_server_port(s), "/");
     dx_conn *c = NULL;

@@ -89,20 +89,21 @@ static void start(world *w, const dx_deflate_config *srv_cfg, const dx_deflate_c
     static const dx_deflate_config defaults = {0};
     REQUIRE(dx_loop_create(&w->loop, NULL) == 0);
     w->srv.echo = true;
-    dx_server_options so = {.host = "127.0.0.1",
-                            .callbacks = callbacks,
-                            .on_upgrade = srv_accept,
-                            .user = &w->srv,
-                            .deflate = srv_cfg};
+    dx_server_options so = {.host = "127.0.0.1"};
     if (srv_conn)
         so.conn = *srv_conn;
-    so.conn.max_message = so.conn.max_message ? so.conn.max_message : (size_t)4 << 20;
-    REQUIRE(dx_server_create(&w->server, w->loop, &so) == 0);
+    so.conn.compression.deflate = srv_cfg;
+    so.conn.limits.max_message =
+        so.conn.limits.max_message ? so.conn.limits.max_message : (size_t)4 << 20;
+    dx_conn_callbacks cb = callbacks;
+    cb.on_upgrade = srv_accept;
+    REQUIRE(dx_server_create(&w->server, w->loop, &so, &cb, &w->srv) == 0);
     char url[64];
     snprintf(url, sizeof url, "ws://127.0.0.1:%u/", dx_server_port(w->server));
     dx_client_options co = {
-        .deflate = cli_cfg == (void *)1 ? &defaults : cli_cfg,
-        .conn = {.max_message = (size_t)4 << 20, .streaming = streaming_client}};
+        .conn = {.limits.max_message = (size_t)4 << 20,
+                 .compression.deflate = cli_cfg == (void *)1 ? &defaults : cli_cfg,
+                 .streaming = streaming_client}};
     dx_conn *c;
     REQUIRE(dx_client_connect(&c, w->loop, url, &co, &callbacks, &w->cli) == 0);
     RUN(w, w->cli.opens == 1 || w->cli.closes == 1, 5000);
@@ -197,7 +198,7 @@ TEST(rfc7692_streaming_mode_gets_the_inflated_message_in_pieces) {
 
 TEST(rfc7692_inflated_size_is_held_to_the_message_limit_1009) {
     world w = {0};
-    dx_conn_options small = {.max_message = 64 << 10};
+    dx_conn_options small = {.limits.max_message = 64 << 10};
     start(&w, &defaults, (void *)1, &small, false);
     REQUIRE(w.cli.opens == 1);
     /* 1 MiB of one letter compresses to about 1 KiB: a small frame, a big message */

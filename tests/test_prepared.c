@@ -84,18 +84,18 @@ static void start(world *w, const dx_deflate_config *srv_cfg, const dx_deflate_c
                   int n) {
     REQUIRE(n <= MAX_CLIENTS);
     REQUIRE(dx_loop_create(&w->loop, NULL) == 0);
-    dx_server_options so = {.host = "127.0.0.1",
-                            .callbacks = callbacks,
-                            .on_upgrade = srv_accept,
-                            .user = &w->srv,
-                            .deflate = srv_cfg,
-                            .conn = {.max_message = (size_t)4 << 20}};
-    REQUIRE(dx_server_create(&w->server, w->loop, &so) == 0);
+    dx_server_options so = {
+        .host = "127.0.0.1",
+        .conn = {.limits.max_message = (size_t)4 << 20, .compression.deflate = srv_cfg}};
+    dx_conn_callbacks cb = callbacks;
+    cb.on_upgrade = srv_accept;
+    REQUIRE(dx_server_create(&w->server, w->loop, &so, &cb, &w->srv) == 0);
     char url[64];
     snprintf(url, sizeof url, "ws://127.0.0.1:%u/", dx_server_port(w->server));
     w->num_clients = n;
     for (int i = 0; i < n; i++) {
-        dx_client_options co = {.deflate = cli_cfgs[i], .conn = {.max_message = (size_t)4 << 20}};
+        dx_client_options co = {
+            .conn = {.limits.max_message = (size_t)4 << 20, .compression.deflate = cli_cfgs[i]}};
         dx_conn *c;
         REQUIRE(dx_client_connect(&c, w->loop, url, &co, &callbacks, &w->cli[i]) == 0);
     }
@@ -174,7 +174,9 @@ static void broadcast_all(world *w, dx_prepared *m, dx_opcode op, const uint8_t 
     int before[MAX_CLIENTS];
     for (int i = 0; i < w->num_clients; i++)
         before[i] = w->cli[i].messages;
-    CHECK_EQ_INT(dx_server_broadcast(w->server, m), w->num_clients);
+    size_t sent = 0;
+    CHECK_RC(dx_server_broadcast(w->server, m, &sent), 0);
+    CHECK_EQ_INT(sent, w->num_clients);
     for (int i = 0; i < w->num_clients; i++) {
         RUN(w, w->cli[i].messages == before[i] + 1, 5000);
         CHECK_EQ_INT(w->cli[i].messages, before[i] + 1);
@@ -208,7 +210,7 @@ TEST(prepared_create_checks_its_arguments) {
     dx_prepared_release(NULL);
     CHECK(dx_prepared_ref(NULL) == NULL);
     CHECK_RC(dx_conn_send_prepared(NULL, NULL), DX_EINVAL);
-    CHECK_EQ_INT(dx_server_broadcast(NULL, NULL), DX_EINVAL);
+    CHECK_RC(dx_server_broadcast(NULL, NULL, NULL), DX_EINVAL);
 }
 
 TEST(prepared_is_compressed_once_per_window_and_keeps_context_takeover_in_step) {
@@ -281,7 +283,7 @@ TEST(prepared_goes_plain_when_compression_is_off_small_refused_or_useless) {
     dx_allocator counting = {count_alloc, count_free, &k};
     dx_prepared_options po = {.allocator = &counting};
 
-    /* below compress_min (64 B): never compressed, no form built */
+    /* below compression.min_size (64 B): never compressed, no form built */
     dx_prepared *m;
     REQUIRE(dx_prepared_create(&m, DX_OP_TEXT, dx_span_cstr("short and sweet"), &po) == 0);
     size_t created = k.calls;
@@ -365,7 +367,9 @@ TEST(prepared_send_is_refused_like_any_send) {
     RUN(&w, w.cli[0].closes == 1, 5000);
     /* the server side has gone too: nobody to broadcast to */
     RUN(&w, dx_server_connections(w.server) == 0, 5000);
-    CHECK_EQ_INT(dx_server_broadcast(w.server, m), 0);
+    size_t sent = 1;
+    CHECK_RC(dx_server_broadcast(w.server, m, &sent), 0);
+    CHECK_EQ_INT(sent, 0);
     dx_prepared_release(m);
     finish(&w);
     free(b);
@@ -396,13 +400,12 @@ TEST(prepared_broadcast_holds_the_payload_once_whatever_the_readers) {
     REQUIRE(dx_loop_create(&l, &fa.a) == 0);
     nu_rec r = {0};
     num_held = 0;
-    dx_server_options o = {.callbacks = nu_callbacks,
-                           .user = &r,
-                           .conn = {.max_send_queue = (size_t)ROUNDS * SIZE * 2,
-                                    .sndbuf = 4096}}; /* the kernel keeps little */
-    o.callbacks.on_open = hold_open;
+    dx_server_options o = {.conn.send = {.max_queue = (size_t)ROUNDS * SIZE * 2,
+                                         .sndbuf = 4096}}; /* the kernel keeps little */
+    dx_conn_callbacks cb = nu_callbacks;
+    cb.on_open = hold_open;
     dx_server *s = NULL;
-    REQUIRE(nu_server(&s, l, &o) == 0);
+    REQUIRE(nu_server(&s, l, &o, &cb, &r) == 0);
     int fds[N];
     for (int i = 0; i < N; i++) {
         fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -425,7 +428,9 @@ TEST(prepared_broadcast_holds_the_payload_once_whatever_the_readers) {
         dx_prepared *m;
         dx_prepared_options po = {.allocator = &fa.a}; /* its frames are counted too */
         REQUIRE(dx_prepared_create(&m, DX_OP_BINARY, (dx_span){msg, SIZE}, &po) == 0);
-        CHECK_EQ_INT(dx_server_broadcast(s, m), N);
+        size_t sent = 0;
+        CHECK_RC(dx_server_broadcast(s, m, &sent), 0);
+        CHECK_EQ_INT(sent, N);
         dx_prepared_release(m);
         dx_loop_run_once(l, 0); /* written as far as the sockets take */
     }

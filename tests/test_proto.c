@@ -196,7 +196,7 @@ TEST(rfc6455_5_1_server_fail_close_exact_bytes) {
     CHECK_EQ_INT(ev.type, DX_EV_CLOSE);
     CHECK_EQ_INT(ev.u.close.code, 1002);
     CHECK(!ev.u.close.remote);
-    CHECK_EQ_INT(dx_proto_get_state(p), DX_STATE_CLOSED);
+    CHECK_EQ_INT(dx_proto_get_state(p), DX_CLOSED);
     dx_span out = dx_proto_output(p);
     static const char reason[] = "unmasked frame from client";
     REQUIRE(out.len == 4 + sizeof reason - 1);
@@ -627,7 +627,7 @@ TEST(create_argument_checks_and_defaults) {
     CHECK(p == keep);
     CHECK_RC(dx_proto_create(&p, NULL), 0); /* NULL: a server with defaults */
     CHECK_EQ_INT(dx_proto_side(p), DX_SIDE_SERVER);
-    CHECK_EQ_INT(dx_proto_get_state(p), DX_STATE_OPEN);
+    CHECK_EQ_INT(dx_proto_get_state(p), DX_OPEN);
     CHECK(!dx_proto_wants_write(p));
     CHECK(!dx_proto_is_done(p));
     CHECK_EQ_INT(dx_proto_output(p).len, 0);

@@ -405,7 +405,7 @@ static void run_event(run *r, dx_proto *p, const dx_event *ev, const uint8_t *lo
     case DX_EV_DATA: {
         dx_span d = ev->u.data.data;
         r->data_evs++;
-        if (dx_proto_get_state(p) != DX_STATE_OPEN)
+        if (dx_proto_get_state(p) != DX_OPEN)
             run_bad(r, "data while not OPEN");
         if (d.len && (d.ptr < lo || d.ptr + d.len > hi))
             run_bad(r, "data span outside the consumed input");
@@ -442,7 +442,7 @@ static void run_event(run *r, dx_proto *p, const dx_event *ev, const uint8_t *lo
     }
     case DX_EV_CLOSE:
         r->closed = true;
-        if (dx_proto_get_state(p) != DX_STATE_CLOSED)
+        if (dx_proto_get_state(p) != DX_CLOSED)
             run_bad(r, "close event but not CLOSED");
         if (r->in_msg) {
             r->had_partial = true;
@@ -542,7 +542,7 @@ static void ab_check_at(const ab_case *c, const char *file, int line) {
             dx_span reason = {(const uint8_t *)bye, 3};
             if (dx_proto_close(p, c->close_first, reason) != 0)
                 run_bad(&r, "dx_proto_close failed");
-            if (dx_proto_get_state(p) != DX_STATE_CLOSING)
+            if (dx_proto_get_state(p) != DX_CLOSING)
                 run_bad(&r, "not CLOSING after dx_proto_close");
             run_drain(&r, p);
         }
@@ -564,12 +564,10 @@ static void ab_check_at(const ab_case *c, const char *file, int line) {
             r.had_partial = true;
             by_add(&r.partial, r.msg.b, r.msg.len);
         }
-        dx_proto_state want_state = r.closed         ? DX_STATE_CLOSED
-                                    : c->close_first ? DX_STATE_CLOSING
-                                                     : DX_STATE_OPEN;
+        dx_ready_state want_state = r.closed ? DX_CLOSED : c->close_first ? DX_CLOSING : DX_OPEN;
         if (dx_proto_get_state(p) != want_state)
             run_bad(&r, "final state");
-        if (dx_proto_is_done(p) != (want_state == DX_STATE_CLOSED))
+        if (dx_proto_is_done(p) != (want_state == DX_CLOSED))
             run_bad(&r, "dx_proto_is_done");
         text o = {0};
         render_output(&o, r.out.b, r.out.len, c->us);

@@ -19,7 +19,7 @@ TEST(rfc6455_5_5_1_peer_close_is_echoed_with_the_same_code) {
     CHECK_EQ_INT(ev.u.close.code, 1000);
     CHECK_SPAN_STR(ev.u.close.reason, "bye");
     CHECK(ev.u.close.remote);
-    CHECK_EQ_INT(dx_proto_get_state(p), DX_STATE_CLOSED);
+    CHECK_EQ_INT(dx_proto_get_state(p), DX_CLOSED);
     static const uint8_t echo[] = {0x88, 0x02, 0x03, 0xE8};
     dx_span out = dx_proto_output(p);
     CHECK(out.len == sizeof echo && memcmp(out.ptr, echo, sizeof echo) == 0);
@@ -107,7 +107,7 @@ TEST(rfc6455_5_5_1_after_peer_close_everything_is_ignored) {
 TEST(rfc6455_7_1_2_our_close_then_the_peers_completes_the_handshake) {
     dx_proto *p = new_proto(S);
     CHECK_RC(dx_proto_close(p, 1000, dx_span_cstr("bye")), 0);
-    CHECK_EQ_INT(dx_proto_get_state(p), DX_STATE_CLOSING);
+    CHECK_EQ_INT(dx_proto_get_state(p), DX_CLOSING);
     static const uint8_t want[] = {0x88, 0x05, 0x03, 0xE8, 'b', 'y', 'e'};
     dx_span out = dx_proto_output(p);
     CHECK(out.len == sizeof want && memcmp(out.ptr, want, sizeof want) == 0);
@@ -120,7 +120,7 @@ TEST(rfc6455_7_1_2_our_close_then_the_peers_completes_the_handshake) {
     tr_feed(&t, p, w.b, w.len, DX_SPLIT_BYTES);
     CHECK_STR(t.log.s, "close 1000 remote 'ok'");
     CHECK_EQ_INT(t.out.len, 0); /* no second close */
-    CHECK_EQ_INT(dx_proto_get_state(p), DX_STATE_CLOSED);
+    CHECK_EQ_INT(dx_proto_get_state(p), DX_CLOSED);
     CHECK(dx_proto_is_done(p));
     tr_free(&t);
     wire_free(&w);
@@ -166,7 +166,7 @@ TEST(rfc6455_7_1_7_violation_after_our_close_fails_without_a_second_close) {
     tr_feed(&t, p, w.b, w.len, DX_SPLIT_WHOLE);
     CHECK_STR(t.log.s, "close 1002 local 'unmasked frame from client'");
     CHECK_EQ_INT(t.out.len, 0);
-    CHECK_EQ_INT(dx_proto_get_state(p), DX_STATE_CLOSED);
+    CHECK_EQ_INT(dx_proto_get_state(p), DX_CLOSED);
     tr_free(&t);
     wire_free(&w);
     dx_proto_destroy(p);
@@ -203,7 +203,7 @@ TEST(rfc6455_7_1_5_eof_without_close_reports_1006) {
     CHECK_EQ_INT(ev.type, DX_EV_CLOSE);
     CHECK_EQ_INT(ev.u.close.code, 1006);
     CHECK(!ev.u.close.remote);
-    CHECK_EQ_INT(dx_proto_get_state(p), DX_STATE_CLOSED);
+    CHECK_EQ_INT(dx_proto_get_state(p), DX_CLOSED);
     CHECK_RC(dx_proto_recv_eof(p, &ev), 0); /* once */
     CHECK_EQ_INT(ev.type, DX_EV_NONE);
     dx_proto_destroy(p);
@@ -234,7 +234,7 @@ TEST(rfc6455_7_4_dx_proto_close_argument_rules) {
     CHECK_RC(dx_proto_close(p, 1000, dx_span_cstr(long_reason)), DX_EINVAL);
     CHECK_RC(dx_proto_close(p, 1000, dx_span_cstr("\xc3")), DX_EINVAL);
     CHECK_RC(dx_proto_close(p, 1000, (dx_span){NULL, 3}), DX_EINVAL);
-    CHECK_EQ_INT(dx_proto_get_state(p), DX_STATE_OPEN);
+    CHECK_EQ_INT(dx_proto_get_state(p), DX_OPEN);
     CHECK(!dx_proto_wants_write(p));
     long_reason[123] = 0; /* 123 bytes: the most that fits */
     CHECK_RC(dx_proto_close(p, 4321, dx_span_cstr(long_reason)), 0);

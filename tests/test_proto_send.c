@@ -177,7 +177,7 @@ TEST(rfc6455_5_3_random_source_failure_fails_the_send) {
     size_t hl;
     CHECK_RC(dx_proto_send_header(p, DX_OP_TEXT, 1, false, hdr, &hl, key), -5);
     CHECK(!dx_proto_wants_write(p));
-    CHECK_EQ_INT(dx_proto_get_state(p), DX_STATE_OPEN);
+    CHECK_EQ_INT(dx_proto_get_state(p), DX_OPEN);
     cr.fail = 0;
     /* nothing half-done: a new message may start */
     CHECK_RC(dx_proto_send_text(p, dx_span_cstr("x")), 0);
@@ -537,7 +537,7 @@ TEST(failing_allocator_walks_sends) {
             fa.fail_after = fa.allocs; /* everything fails from now */
             int rc = dx_proto_close(p, 1000, dx_span_cstr("bye"));
             if (rc == DX_ENOMEM) {
-                CHECK_EQ_INT(dx_proto_get_state(p), DX_STATE_OPEN);
+                CHECK_EQ_INT(dx_proto_get_state(p), DX_OPEN);
                 CHECK_EQ_INT(dx_proto_output(p).len, before);
             } else {
                 CHECK_RC(rc, 0); /* it fitted without growing */
@@ -571,7 +571,7 @@ TEST(failing_allocator_for_an_automatic_pong_fails_the_connection) {
     size_t used;
     dx_event ev;
     CHECK_RC(dx_proto_recv(p, w.b, w.len, &used, &ev), DX_ENOMEM);
-    CHECK_EQ_INT(dx_proto_get_state(p), DX_STATE_CLOSED);
+    CHECK_EQ_INT(dx_proto_get_state(p), DX_CLOSED);
     CHECK_EQ_INT(dx_proto_output(p).len, before); /* nothing half-written */
     CHECK_RC(dx_proto_recv(p, w.b + used, w.len - used, &used, &ev), 0);
     CHECK_EQ_INT(ev.type, DX_EV_NONE); /* ignored from now on */
@@ -597,7 +597,7 @@ TEST(failing_allocator_for_a_fail_close_returns_enomem) {
     size_t used;
     dx_event ev;
     CHECK_RC(dx_proto_recv(p, bad, sizeof bad, &used, &ev), DX_ENOMEM);
-    CHECK_EQ_INT(dx_proto_get_state(p), DX_STATE_CLOSED);
+    CHECK_EQ_INT(dx_proto_get_state(p), DX_CLOSED);
     CHECK_RC(dx_proto_recv_eof(p, &ev), 0);
     CHECK_EQ_INT(ev.type, DX_EV_CLOSE);
     CHECK_EQ_INT(ev.u.close.code, 1006);

@@ -84,7 +84,7 @@ TEST(rfc6455_8_1_fail_fast_in_the_call_that_sees_the_bad_byte) {
     CHECK_EQ_INT(ev.u.close.code, 1007);
     CHECK(!ev.u.close.remote);
     CHECK(dx_proto_wants_write(p));
-    CHECK_EQ_INT(dx_proto_get_state(p), DX_STATE_CLOSED);
+    CHECK_EQ_INT(dx_proto_get_state(p), DX_CLOSED);
     /* the rest of the frame is ignored */
     CHECK_RC(dx_proto_recv(p, w.b + hdr + 6, w.len - hdr - 6, &used, &ev), 0);
     CHECK_EQ_INT(ev.type, DX_EV_NONE);

@@ -1,6 +1,6 @@
 /* Opt-in client reconnection (client.h): a new connection after every close the
  * application did not ask for, with jittered exponential delays, reset by a success,
- * bounded by reconnect_max_attempts, never after the application's own close or a
+ * bounded by reconnect.max_attempts, never after the application's own close or a
  * 4xx refusal. Server and clients share one loop over 127.0.0.1. */
 #include "test.h"
 
@@ -36,7 +36,7 @@ static void srv_upgrade(dx_conn *c, const dx_ws_request *req, void *user) {
     (void)req;
     world *w = user;
     if (w->refuse_status)
-        dx_conn_reject(c, w->refuse_status, NULL, 0, (dx_span){0});
+        dx_conn_respond(c, w->refuse_status, NULL, 0, (dx_span){0});
     else
         dx_conn_accept(c, NULL, w);
 }
@@ -75,21 +75,17 @@ static void cli_reconnect(dx_conn *c, unsigned attempt, uint32_t delay_ms, void 
 
 static void setup(world *w) {
     REQUIRE(dx_loop_create(&w->loop, NULL) == 0);
-    dx_server_options so = {.host = "127.0.0.1",
-                            .callbacks = {.on_open = srv_open},
-                            .on_upgrade = srv_upgrade,
-                            .user = w};
-    REQUIRE(dx_server_create(&w->server, w->loop, &so) == 0);
+    dx_server_options so = {.host = "127.0.0.1"};
+    dx_conn_callbacks cb = {.on_open = srv_open, .on_upgrade = srv_upgrade};
+    REQUIRE(dx_server_create(&w->server, w->loop, &so, &cb, w) == 0);
     snprintf(w->url, sizeof w->url, "ws://127.0.0.1:%u/", dx_server_port(w->server));
 }
 
 static void connect_client(world *w, const char *url, unsigned max_attempts) {
-    dx_client_options o = {.reconnect = true,
-                           .reconnect_min_ms = 10,
-                           .reconnect_max_ms = 40,
-                           .reconnect_max_attempts = max_attempts,
-                           .on_reconnect = cli_reconnect};
-    dx_conn_callbacks cb = {.on_open = cli_open, .on_close = cli_close};
+    dx_client_options o = {
+        .reconnect = {.enabled = true, .min_ms = 10, .max_ms = 40, .max_attempts = max_attempts}};
+    dx_conn_callbacks cb = {
+        .on_open = cli_open, .on_close = cli_close, .on_reconnect = cli_reconnect};
     REQUIRE(dx_client_connect(&w->current, w->loop, url, &o, &cb, w) == 0);
 }
 
@@ -166,10 +162,10 @@ TEST(a_503_refusal_is_retried) {
 TEST(closing_a_waiting_reconnection_stops_it) {
     world w = {.drop_first = 1};
     setup(&w);
-    dx_client_options o = {.reconnect = true,
-                           .reconnect_min_ms = 60000, /* would wait a minute */
-                           .on_reconnect = cli_reconnect};
-    dx_conn_callbacks cb = {.on_open = cli_open, .on_close = cli_close};
+    dx_client_options o = {
+        .reconnect = {.enabled = true, .min_ms = 60000 /* would wait a minute */}};
+    dx_conn_callbacks cb = {
+        .on_open = cli_open, .on_close = cli_close, .on_reconnect = cli_reconnect};
     REQUIRE(dx_client_connect(&w.current, w.loop, w.url, &o, &cb, &w) == 0);
     for (int i = 0; i < 2000 && w.reconnects == 0; i++)
         dx_loop_run_once(w.loop, 50);

@@ -90,11 +90,10 @@ TEST(robust_a_thousand_concurrent_clients_on_one_loop) {
     setrlimit(RLIMIT_NOFILE, &rl);
     dx_loop *l = nu_loop();
     int srv_clean = 0;
-    dx_server_options o = {.callbacks = {.on_message = srv_echo, .on_close = srv_close},
-                           .user = &srv_clean,
-                           .backlog = 2048};
+    dx_server_options o = {.backlog = 2048};
+    dx_conn_callbacks srv_cb = {.on_message = srv_echo, .on_close = srv_close};
     dx_server *s = NULL;
-    REQUIRE(nu_server(&s, l, &o) == 0);
+    REQUIRE(nu_server(&s, l, &o, &srv_cb, &srv_clean) == 0);
     char url[64];
     nu_url(url, sizeof url, dx_server_port(s), "/many");
     many m = {.n = N};
@@ -136,9 +135,9 @@ TEST(robust_slow_handshakes_are_dropped_while_others_are_served) {
     enum { N = 20 };
     dx_loop *l = nu_loop();
     nu_rec r = {.echo = true};
-    dx_server_options o = {.callbacks = nu_callbacks, .user = &r, .conn.handshake_timeout_ms = 200};
+    dx_server_options o = {.conn.timeouts.handshake_ms = 200};
     dx_server *s = NULL;
-    REQUIRE(nu_server(&s, l, &o) == 0);
+    REQUIRE(nu_server(&s, l, &o, &nu_callbacks, &r) == 0);
     char req[512];
     nu_request(req, sizeof req, "/slow", NULL);
     int fds[N];
@@ -224,10 +223,10 @@ static void flood_echo(dx_conn *c, dx_opcode op, dx_span data, void *user) {
 TEST(robust_a_peer_that_never_reads_holds_bounded_memory) {
     dx_loop *l = nu_loop();
     flood f = {0};
-    dx_server_options o = {
-        .callbacks = {.on_message = flood_echo}, .user = &f, .conn.max_send_queue = FLOOD_CAP};
+    dx_server_options o = {.conn.send.max_queue = FLOOD_CAP};
+    dx_conn_callbacks cb = {.on_message = flood_echo};
     dx_server *s = NULL;
-    REQUIRE(nu_server(&s, l, &o) == 0);
+    REQUIRE(nu_server(&s, l, &o, &cb, &f) == 0);
     nu_in in = {0};
     int st;
     int fd = nu_raw_ws_connect(l, dx_server_port(s), "/", NULL, &in, &st, true);

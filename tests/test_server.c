@@ -133,9 +133,11 @@ static void record_and_accept(dx_conn *c, const dx_ws_request *req, void *user) 
 TEST(server_upgrade_hook_sees_the_request_and_accepts_with_a_protocol) {
     dx_loop *l = nu_loop();
     hook_seen h = {.rec = {.echo = true}};
-    dx_server_options o = {.callbacks = nu_callbacks, .on_upgrade = record_and_accept, .user = &h};
+    dx_server_options o = {0};
+    dx_conn_callbacks cb = nu_callbacks;
+    cb.on_upgrade = record_and_accept;
     dx_server *s = NULL;
-    REQUIRE(nu_server(&s, l, &o) == 0);
+    REQUIRE(nu_server(&s, l, &o, &cb, &h) == 0);
     char url[128];
     nu_url(url, sizeof url, dx_server_port(s), "/room/1?x=y&z");
     static const char *const protos[] = {"superchat", "chat"};
@@ -176,9 +178,11 @@ TEST(server_upgrade_hook_sees_the_request_and_accepts_with_a_protocol) {
 TEST(server_101_bytes_carry_the_protocol_and_extra_headers) {
     dx_loop *l = nu_loop();
     hook_seen h = {0};
-    dx_server_options o = {.callbacks = nu_callbacks, .on_upgrade = record_and_accept, .user = &h};
+    dx_server_options o = {0};
+    dx_conn_callbacks cb = nu_callbacks;
+    cb.on_upgrade = record_and_accept;
     dx_server *s = NULL;
-    REQUIRE(nu_server(&s, l, &o) == 0);
+    REQUIRE(nu_server(&s, l, &o, &cb, &h) == 0);
     nu_in in = {0};
     int status;
     int fd = nu_raw_ws_connect(l, dx_server_port(s), "/raw",
@@ -212,13 +216,9 @@ static int auto_accept_status(dx_protocol_policy policy, const char *offer, char
     dx_loop *l = nu_loop();
     nu_rec r = {0};
     static const char *const speaks[] = {"chat", "superchat"};
-    dx_server_options o = {.callbacks = nu_callbacks,
-                           .user = &r,
-                           .protocols = speaks,
-                           .num_protocols = 2,
-                           .protocol_policy = policy};
+    dx_server_options o = {.protocols = speaks, .num_protocols = 2, .protocol_policy = policy};
     dx_server *s = NULL;
-    if (nu_server(&s, l, &o) != 0) {
+    if (nu_server(&s, l, &o, &nu_callbacks, &r) != 0) {
         nu_loop_finish(l);
         return -1;
     }
@@ -274,18 +274,20 @@ static void reject_401(dx_conn *c, const dx_ws_request *req, void *user) {
     r->calls++;
     static const dx_http_header h[] = {
         {{(const uint8_t *)"WWW-Authenticate", 16}, {(const uint8_t *)"Bearer realm=\"x\"", 16}}};
-    r->bad_status_rc = dx_conn_reject(c, 600, NULL, 0, (dx_span){0});
-    r->info_status_rc = dx_conn_reject(c, 101, NULL, 0, (dx_span){0});
-    CHECK_RC(dx_conn_reject(c, 401, h, 1, dx_span_cstr("no token")), 0);
+    r->bad_status_rc = dx_conn_respond(c, 600, NULL, 0, (dx_span){0});
+    r->info_status_rc = dx_conn_respond(c, 101, NULL, 0, (dx_span){0});
+    CHECK_RC(dx_conn_respond(c, 401, h, 1, dx_span_cstr("no token")), 0);
     r->accept_after_rc = dx_conn_accept(c, NULL, NULL);
 }
 
 TEST(server_reject_401_sends_exactly_the_response_then_eof) {
     dx_loop *l = nu_loop();
     reject_ctx r = {0};
-    dx_server_options o = {.callbacks = nu_callbacks, .on_upgrade = reject_401, .user = &r};
+    dx_server_options o = {0};
+    dx_conn_callbacks cb = nu_callbacks;
+    cb.on_upgrade = reject_401;
     dx_server *s = NULL;
-    REQUIRE(nu_server(&s, l, &o) == 0);
+    REQUIRE(nu_server(&s, l, &o, &cb, &r) == 0);
     nu_in in = {0};
     int status;
     int fd = nu_raw_ws_connect(l, dx_server_port(s), "/", NULL, &in, &status, false);
@@ -351,7 +353,7 @@ static void decide_later(dx_timer *t, void *user) {
     if (sl->action == ACT_ACCEPT)
         sl->decide_rc = dx_conn_accept(sl->c, NULL, &sl->srv->rec);
     else
-        sl->decide_rc = dx_conn_reject(sl->c, 403, NULL, 0, dx_span_cstr("go away"));
+        sl->decide_rc = dx_conn_respond(sl->c, 403, NULL, 0, dx_span_cstr("go away"));
     sl->c = NULL;
 }
 
@@ -387,11 +389,13 @@ TEST(server_async_decisions_accept_reject_and_a_client_that_leaves) {
     async_srv a = {.rec = {.echo = true}, .loop = l};
     for (int i = 0; i < 3; i++)
         dx_timer_init(&a.slots[i].timer, decide_later, &a.slots[i]);
-    dx_server_options o = {.callbacks = nu_callbacks, .on_upgrade = async_upgrade, .user = &a};
-    o.callbacks.on_close = async_close;
-    o.conn.handshake_timeout_ms = 5000;
+    dx_server_options o = {0};
+    dx_conn_callbacks cb = nu_callbacks;
+    cb.on_upgrade = async_upgrade;
+    cb.on_close = async_close;
+    o.conn.timeouts.handshake_ms = 5000;
     dx_server *s = NULL;
-    REQUIRE(nu_server(&s, l, &o) == 0);
+    REQUIRE(nu_server(&s, l, &o, &cb, &a) == 0);
     uint16_t port = dx_server_port(s);
     nu_rec ca = {0}, cr = {0}, cv = {0};
     uint64_t t0 = nu_now_ms();
@@ -451,12 +455,10 @@ static void count_close_1006(dx_conn *c, const dx_close_info *info, void *user) 
 TEST(server_pending_decision_still_times_out) {
     dx_loop *l = nu_loop();
     int count = 0;
-    dx_server_options o = {.callbacks = {.on_close = count_close_1006},
-                           .on_upgrade = never_decide,
-                           .user = &count,
-                           .conn = {.handshake_timeout_ms = 100}};
+    dx_server_options o = {.conn.timeouts.handshake_ms = 100};
+    dx_conn_callbacks cb = {.on_close = count_close_1006, .on_upgrade = never_decide};
     dx_server *s = NULL;
-    REQUIRE(nu_server(&s, l, &o) == 0);
+    REQUIRE(nu_server(&s, l, &o, &cb, &count) == 0);
     int fd = nu_raw_connect(dx_server_port(s));
     REQUIRE(fd >= 0);
     char req[512];
@@ -490,9 +492,10 @@ static void http_200(dx_conn *c, const dx_http_request *req, void *user) {
 TEST(server_on_http_answers_a_plain_get) {
     dx_loop *l = nu_loop();
     int calls = 0;
-    dx_server_options o = {.on_http = http_200, .user = &calls};
+    dx_server_options o = {0};
+    dx_conn_callbacks cb = {.on_http = http_200};
     dx_server *s = NULL;
-    REQUIRE(nu_server(&s, l, &o) == 0);
+    REQUIRE(nu_server(&s, l, &o, &cb, &calls) == 0);
     int fd = nu_raw_connect(dx_server_port(s));
     REQUIRE(fd >= 0);
     nu_send_str(fd, "GET /status?full=1 HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -636,9 +639,9 @@ TEST(server_refuses_malformed_heads_and_keeps_serving) {
 TEST(server_handshake_timeout_closes_a_half_sent_head) {
     dx_loop *l = nu_loop();
     nu_rec r = {0};
-    dx_server_options o = {.callbacks = nu_callbacks, .user = &r, .conn.handshake_timeout_ms = 100};
+    dx_server_options o = {.conn.timeouts.handshake_ms = 100};
     dx_server *s = NULL;
-    REQUIRE(nu_server(&s, l, &o) == 0);
+    REQUIRE(nu_server(&s, l, &o, &nu_callbacks, &r) == 0);
     int fd = nu_raw_connect(dx_server_port(s));
     REQUIRE(fd >= 0);
     uint64_t t0 = nu_now_ms();
@@ -670,9 +673,9 @@ TEST(server_unix_socket_listener) {
     CHECK(bind(stale, (struct sockaddr *)&sun, sizeof sun) == 0);
     close(stale);
     nu_rec r = {.echo = true};
-    dx_server_options o = {.callbacks = nu_callbacks, .user = &r, .unix_path = path};
+    dx_server_options o = {.unix_path = path};
     dx_server *s = NULL;
-    REQUIRE(nu_server(&s, l, &o) == 0);
+    REQUIRE(nu_server(&s, l, &o, &nu_callbacks, &r) == 0);
     CHECK_EQ_INT(dx_server_port(s), 0);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     CHECK(connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0);
@@ -709,9 +712,9 @@ TEST(server_ipv6_loopback) {
     }
     dx_loop *l = nu_loop();
     nu_rec r = {.echo = true}, cli = {0};
-    dx_server_options o = {.callbacks = nu_callbacks, .user = &r, .host = "::1"};
+    dx_server_options o = {.host = "::1"};
     dx_server *s = NULL;
-    REQUIRE(nu_server(&s, l, &o) == 0);
+    REQUIRE(nu_server(&s, l, &o, &nu_callbacks, &r) == 0);
     char url[64];
     snprintf(url, sizeof url, "ws://[::1]:%u/v6", (unsigned)dx_server_port(s));
     dx_conn *c = NULL;
@@ -750,15 +753,14 @@ static int count_closes(const nu_rec *r, int n) {
 TEST(server_two_servers_share_a_port_with_reuse_port) {
     dx_loop *l = nu_loop();
     nu_rec r1 = {.echo = true}, r2 = {.echo = true};
-    dx_server_options o1 = {.callbacks = nu_callbacks, .user = &r1, .reuse_port = true};
+    dx_server_options o1 = {.reuse_port = true};
     dx_server *s1 = NULL, *s2 = NULL, *s3 = NULL;
-    REQUIRE(nu_server(&s1, l, &o1) == 0);
-    dx_server_options o2 = {
-        .callbacks = nu_callbacks, .user = &r2, .reuse_port = true, .port = dx_server_port(s1)};
-    CHECK_RC(nu_server(&s2, l, &o2), 0);
+    REQUIRE(nu_server(&s1, l, &o1, &nu_callbacks, &r1) == 0);
+    dx_server_options o2 = {.reuse_port = true, .port = dx_server_port(s1)};
+    CHECK_RC(nu_server(&s2, l, &o2, &nu_callbacks, &r2), 0);
     /* without reuse_port, the port is taken */
     dx_server_options o3 = {.port = dx_server_port(s1)};
-    CHECK_RC(nu_server(&s3, l, &o3), -EADDRINUSE);
+    CHECK_RC(nu_server(&s3, l, &o3, NULL, NULL), -EADDRINUSE);
     enum { N = 32 };
     nu_rec *cli = calloc(N, sizeof(nu_rec));
     for (int i = 0; i < N; i++)
@@ -786,9 +788,9 @@ TEST(server_two_servers_share_a_port_with_reuse_port) {
 TEST(server_max_connections_leaves_the_rest_in_the_backlog) {
     dx_loop *l = nu_loop();
     nu_rec r = {0};
-    dx_server_options o = {.callbacks = nu_callbacks, .user = &r, .max_connections = 2};
+    dx_server_options o = {.max_connections = 2};
     dx_server *s = NULL;
-    REQUIRE(nu_server(&s, l, &o) == 0);
+    REQUIRE(nu_server(&s, l, &o, &nu_callbacks, &r) == 0);
     static nu_in in[3];
     memset(in, 0, sizeof in);
     int st[3], fd[3];
@@ -941,21 +943,21 @@ TEST(server_create_errors) {
     dx_server *s = (dx_server *)&s; /* untouched on failure */
     dx_server *keep = s;
     dx_server_options o = {.host = "nonexistent.invalid"};
-    CHECK_RC(dx_server_create(&s, l, &o), DX_ERESOLVE);
+    CHECK_RC(dx_server_create(&s, l, &o, NULL, NULL), DX_ERESOLVE);
     char path[200];
     memset(path, 'p', sizeof path);
     path[0] = '/';
     path[sizeof path - 1] = '\0';
     dx_server_options u = {.unix_path = path};
-    CHECK_RC(dx_server_create(&s, l, &u), DX_EINVAL);
-    CHECK_RC(dx_server_create(&s, l, NULL), DX_EINVAL);
-    CHECK_RC(dx_server_create(NULL, l, &o), DX_EINVAL);
+    CHECK_RC(dx_server_create(&s, l, &u, NULL, NULL), DX_EINVAL);
+    CHECK_RC(dx_server_create(&s, l, NULL, NULL, NULL), DX_EINVAL);
+    CHECK_RC(dx_server_create(NULL, l, &o, NULL, NULL), DX_EINVAL);
     dx_server_options p = {.host = "127.0.0.1", .num_protocols = 1};
-    CHECK_RC(dx_server_create(&s, l, &p), DX_EINVAL); /* a count without a list */
+    CHECK_RC(dx_server_create(&s, l, &p, NULL, NULL), DX_EINVAL); /* a count without a list */
     static const char *const holes[] = {"chat", NULL};
     p.protocols = holes;
     p.num_protocols = 2;
-    CHECK_RC(dx_server_create(&s, l, &p), DX_EINVAL);
+    CHECK_RC(dx_server_create(&s, l, &p, NULL, NULL), DX_EINVAL);
     CHECK(s == keep);
     nu_loop_finish(l);
 }
@@ -981,9 +983,11 @@ static void hold_upgrade(dx_conn *c, const dx_ws_request *req, void *user) {
 TEST(server_frames_behind_the_request_wait_for_a_late_accept) {
     dx_loop *l = nu_loop();
     nu_rec r = {0};
-    dx_server_options o = {.callbacks = nu_callbacks, .user = &r, .on_upgrade = hold_upgrade};
+    dx_server_options o = {0};
+    dx_conn_callbacks cb = nu_callbacks;
+    cb.on_upgrade = hold_upgrade;
     dx_server *s = NULL;
-    REQUIRE(nu_server(&s, l, &o) == 0);
+    REQUIRE(nu_server(&s, l, &o, &cb, &r) == 0);
     held_conn = NULL;
     int fd = nu_raw_connect(dx_server_port(s));
     REQUIRE(fd >= 0);
@@ -1030,9 +1034,10 @@ static void destroy_in_message(dx_conn *c, dx_opcode op, dx_span data, void *use
 TEST(server_destroy_from_inside_a_message_callback) {
     dx_loop *l = nu_loop();
     destroy_ctx d = {0};
-    dx_server_options o = {.callbacks = nu_callbacks, .user = &d};
-    o.callbacks.on_message = destroy_in_message;
-    REQUIRE(nu_server(&d.s, l, &o) == 0);
+    dx_server_options o = {0};
+    dx_conn_callbacks cb = nu_callbacks;
+    cb.on_message = destroy_in_message;
+    REQUIRE(nu_server(&d.s, l, &o, &cb, &d) == 0);
     uint16_t port = dx_server_port(d.s);
     nu_rec c1 = {0}, c2 = {0};
     dx_conn *a = connect_to(l, port, "/", &c1);
@@ -1060,8 +1065,10 @@ static void destroy_in_upgrade(dx_conn *c, const dx_ws_request *req, void *user)
 TEST(server_destroy_from_inside_the_upgrade_hook) {
     dx_loop *l = nu_loop();
     destroy_ctx d = {0};
-    dx_server_options o = {.callbacks = nu_callbacks, .user = &d, .on_upgrade = destroy_in_upgrade};
-    REQUIRE(nu_server(&d.s, l, &o) == 0);
+    dx_server_options o = {0};
+    dx_conn_callbacks cb = nu_callbacks;
+    cb.on_upgrade = destroy_in_upgrade;
+    REQUIRE(nu_server(&d.s, l, &o, &cb, &d) == 0);
     nu_rec cli = {0};
     connect_to(l, dx_server_port(d.s), "/", &cli);
     CHECK_RUN_UNTIL(l, cli.closes == 1, 3000);

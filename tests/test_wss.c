@@ -108,9 +108,9 @@ TEST(wss_client_without_a_required_certificate_sees_the_servers_alert) {
     t.cfg.client_auth = DX_TLS_CLIENT_AUTH_REQUIRED;
     t.cfg.client_ca_file = cp("ca.pem");
     peer srv = {0}, cli = {0};
-    dx_server_options so = {.callbacks = peer_callbacks, .user = &srv, .tls = &t.cfg};
+    dx_server_options so = {.tls = &t.cfg};
     dx_server *s = NULL;
-    REQUIRE(nu_server(&s, l, &so) == 0);
+    REQUIRE(nu_server(&s, l, &so, &peer_callbacks, &srv) == 0);
     char url[64];
     snprintf(url, sizeof url, "wss://localhost:%u/", dx_server_port(s));
     dx_tls_client_config ct = client_tls();
@@ -135,23 +135,21 @@ TEST(wss_deflate_echo_0_100_64k_4m_both_types_then_clean_close) {
     tls_server ts;
     tls_server_init(&ts);
     nu_rec srv = {.echo = true};
-    dx_server_options so = {
-        .callbacks = nu_callbacks,
-        .user = &srv,
-        .deflate = &pmd,
-        .tls = &ts.cfg,
-        .conn = {.max_message = (size_t)8 << 20, .max_send_queue = (size_t)16 << 20}};
+    dx_server_options so = {.tls = &ts.cfg,
+                            .conn = {.limits.max_message = (size_t)8 << 20,
+                                     .send.max_queue = (size_t)16 << 20,
+                                     .compression.deflate = &pmd}};
     dx_server *s = NULL;
-    CHECK_RC(nu_server(&s, l, &so), 0);
+    CHECK_RC(nu_server(&s, l, &so, &nu_callbacks, &srv), 0);
     REQUIRE(s != NULL);
 
     char url[64];
     snprintf(url, sizeof url, "wss://localhost:%u/", (unsigned)dx_server_port(s));
     dx_tls_client_config ct = client_tls();
-    dx_client_options co = {
-        .deflate = &pmd,
-        .tls = &ct,
-        .conn = {.max_message = (size_t)8 << 20, .max_send_queue = (size_t)16 << 20}};
+    dx_client_options co = {.tls = &ct,
+                            .conn = {.limits.max_message = (size_t)8 << 20,
+                                     .send.max_queue = (size_t)16 << 20,
+                                     .compression.deflate = &pmd}};
     peer cli = {0};
     dx_conn *c = NULL;
     CHECK_RC(dx_client_connect(&c, l, url, &co, &peer_callbacks, &cli), 0);
@@ -196,12 +194,9 @@ TEST(wss_server_handshake_timeout_drops_silent_and_partial_record_clients) {
     tls_server ts;
     tls_server_init(&ts);
     nu_rec srv = {.echo = true};
-    dx_server_options so = {.callbacks = nu_callbacks,
-                            .user = &srv,
-                            .tls = &ts.cfg,
-                            .conn = {.handshake_timeout_ms = 150}};
+    dx_server_options so = {.tls = &ts.cfg, .conn.timeouts.handshake_ms = 150};
     dx_server *s = NULL;
-    CHECK_RC(nu_server(&s, l, &so), 0);
+    CHECK_RC(nu_server(&s, l, &so, &nu_callbacks, &srv), 0);
     REQUIRE(s != NULL);
     uint16_t port = dx_server_port(s);
 
@@ -280,7 +275,7 @@ TEST(wss_client_handshake_timeout_against_a_server_that_never_answers) {
     char url[64];
     snprintf(url, sizeof url, "wss://127.0.0.1:%u/", (unsigned)port);
     dx_tls_client_config ct = client_tls();
-    dx_client_options co = {.tls = &ct, .conn = {.handshake_timeout_ms = 150}};
+    dx_client_options co = {.tls = &ct, .conn.timeouts.handshake_ms = 150};
     nu_rec r = {0};
     dx_conn *c = NULL;
     uint64_t t0 = nu_now_ms();
@@ -326,7 +321,7 @@ static void garbage_server_case(const char *name, const void *reply, size_t len,
     char url[64];
     snprintf(url, sizeof url, "wss://localhost:%u/", (unsigned)port);
     dx_tls_client_config ct = client_tls();
-    dx_client_options co = {.tls = &ct, .conn = {.handshake_timeout_ms = 5000}};
+    dx_client_options co = {.tls = &ct, .conn.timeouts.handshake_ms = 5000};
     nu_rec r = {0};
     dx_conn *c = NULL;
     CHECK_RC(dx_client_connect(&c, l, url, &co, &nu_callbacks, &r), 0);
@@ -535,9 +530,9 @@ static void close_notify_run(bool tls12, bool abort_it, notify_result *res) {
     dx_conn_callbacks cb = nu_callbacks;
     if (abort_it)
         cb.on_message = srv_abort_on_message;
-    dx_server_options so = {.callbacks = cb, .user = &res->srv, .tls = &ts.cfg};
+    dx_server_options so = {.tls = &ts.cfg};
     dx_server *s = NULL;
-    CHECK_RC(nu_server(&s, l, &so), 0);
+    CHECK_RC(nu_server(&s, l, &so, &cb, &res->srv), 0);
     if (!s) {
         dx_loop_destroy(l);
         return;
@@ -704,10 +699,9 @@ TEST(wss_50_concurrent_clients_each_echo_10_messages) {
     tls_server ts;
     tls_server_init(&ts);
     nu_rec srv = {.echo = true};
-    dx_server_options so = {
-        .callbacks = nu_callbacks, .user = &srv, .tls = &ts.cfg, .deflate = &pmd};
+    dx_server_options so = {.tls = &ts.cfg, .conn.compression.deflate = &pmd};
     dx_server *s = NULL;
-    CHECK_RC(nu_server(&s, l, &so), 0);
+    CHECK_RC(nu_server(&s, l, &so, &nu_callbacks, &srv), 0);
     REQUIRE(s != NULL);
     char url[64];
     snprintf(url, sizeof url, "wss://127.0.0.1:%u/", (unsigned)dx_server_port(s));
@@ -719,7 +713,7 @@ TEST(wss_50_concurrent_clients_each_echo_10_messages) {
     for (int i = 0; i < MANY; i++) {
         ms[i].index = i;
         /* half of them compress */
-        dx_client_options co = {.tls = &ct, .deflate = i % 2 ? &pmd : NULL};
+        dx_client_options co = {.tls = &ct, .conn.compression.deflate = i % 2 ? &pmd : NULL};
         dx_conn *c = NULL;
         CHECK_RC(dx_client_connect(&c, l, url, &co, &mcb, &ms[i]), 0);
     }
@@ -771,9 +765,9 @@ TEST(wss_server_shutdown_closes_every_client_with_1001_cleanly) {
     tls_server ts;
     tls_server_init(&ts);
     nu_rec srv = {.echo = true};
-    dx_server_options so = {.callbacks = nu_callbacks, .user = &srv, .tls = &ts.cfg};
+    dx_server_options so = {.tls = &ts.cfg};
     dx_server *s = NULL;
-    CHECK_RC(nu_server(&s, l, &so), 0);
+    CHECK_RC(nu_server(&s, l, &so, &nu_callbacks, &srv), 0);
     REQUIRE(s != NULL);
     char url[64];
     snprintf(url, sizeof url, "wss://localhost:%u/", (unsigned)dx_server_port(s));

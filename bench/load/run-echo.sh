@@ -17,7 +17,10 @@
 # Environment (defaults in brackets):
 #   BUILD [build]          where make put bench/loadgen, bench/tcp-echo, bin/echo-server
 #   ROUNDS [3] DURATION [5] WARMUP [1]   rounds, and seconds per measurement
-#   SERVERS ["tcp duplex lws node"]      any subset, in this order
+#   SERVERS ["tcp duplex lws node"]      any subset, in this order; "base" is the
+#                          echo-server of BASE_BUILD (another checkout's build: before and
+#                          after a change, in one interleaved run)
+#   BASE_BUILD [unset]     where the "base" server's bin/echo-server is
 #   SCENARIOS ["echo20 echo512 tls512 echo16k echo20x16 echo512x16 tls512x16
 #              echo512c1000 echo1m deflate512 deflate16k idle idle-deflate hs hstls"]
 #   IDLE_CONNS [10000]     connections of the idle scenario
@@ -96,6 +99,7 @@ server_cmd() {
     case $1 in
     tcp) echo "$BUILD/bench/tcp-echo" ;;
     duplex) echo "$BUILD/bin/echo-server --host 127.0.0.1 $extra" ;; # accepts deflate by default
+    base) echo "${BASE_BUILD:-}/bin/echo-server --host 127.0.0.1 $extra" ;;
     lws) echo "$BUILD/bench/lws-echo" ;;
     node)
         case $needs in *deflate*) extra="$extra --deflate" ;; esac
@@ -119,6 +123,8 @@ server_missing() {
     case $1 in
     tcp) [ -x "$BUILD/bench/tcp-echo" ] || echo "$BUILD/bench/tcp-echo not built (make bench)" ;;
     duplex) [ -x "$BUILD/bin/echo-server" ] || echo "$BUILD/bin/echo-server does not exist yet" ;;
+    base) [ -x "${BASE_BUILD:-/nonexistent}/bin/echo-server" ] ||
+        echo "BASE_BUILD/bin/echo-server not found (BASE_BUILD=${BASE_BUILD:-unset})" ;;
     lws) [ -x "$BUILD/bench/lws-echo" ] || echo "$BUILD/bench/lws-echo not built (make bench-peers)" ;;
     node)
         if ! command -v node >/dev/null; then

@@ -27,6 +27,25 @@
 extern "C" {
 #endif
 
+/* Opt-in reconnection. When a connection ends without the application having closed
+ * it (dx_conn_close or dx_conn_abort), a NEW connection to the same URL, with the same
+ * options, callbacks and user pointer, is created right after on_close returns and
+ * starts after a delay: min_ms * 2^(n-1) for the n-th consecutive attempt, capped at
+ * max_ms, times a random factor in [0.5, 1] (jitter, so that many clients do not
+ * return at once). A connection that opens resets n. on_reconnect receives the new
+ * connection. No reconnection after max_attempts consecutive failures, nor after the
+ * server refused the handshake with a 4xx status other than 408 and 429 (it would
+ * refuse again). */
+typedef struct dx_reconnect {
+    bool enabled;
+    uint32_t min_ms;       /* default 500 ms */
+    uint32_t max_ms;       /* default 30 s */
+    unsigned max_attempts; /* 0: no limit */
+} dx_reconnect;
+
+#define DX_DEFAULT_RECONNECT_MIN_MS 500u
+#define DX_DEFAULT_RECONNECT_MAX_MS 30000u
+
 typedef struct dx_client_options {
     const char *const *protocols; /* subprotocols to offer, in preference order */
     size_t num_protocols;
@@ -37,8 +56,12 @@ typedef struct dx_client_options {
     const char *origin;            /* Origin header; NULL: none */
     const dx_http_header *headers; /* extra request headers (Authorization, Cookie...) */
     size_t num_headers;
-    dx_conn_options conn; /* limits and timeouts; handshake_timeout_ms covers the
-                             whole of CONNECTING: resolution, connect, proxy, handshake */
+    /* Limits, timeouts (timeouts.handshake_ms covers the whole of CONNECTING:
+       resolution, connect, proxy, TLS, handshake), send policy and compression: with
+       conn.compression.deflate set, permessage-deflate is offered with it and used
+       when the server agrees; a malformed answer fails the handshake with
+       DX_EDEFLATE_BAD_ANSWER. */
+    dx_conn_options conn;
     /*
      * HTTP CONNECT proxy, "http://[user:pass@]host[:port]" (default port 1080, as
      * curl; user:pass is sent as Basic authentication). NULL: take it from the
@@ -50,51 +73,31 @@ typedef struct dx_client_options {
     const char *proxy;
     bool no_env_proxy; /* ignore the proxy environment variables */
 
-    /* permessage-deflate (RFC 7692): NULL does not offer it; otherwise it is offered
-       with this configuration (copied) and used when the server agrees. A malformed
-       answer fails the handshake with DX_EDEFLATE_BAD_ANSWER. */
-    const dx_deflate_config *deflate;
-
     /* wss://: how to verify the server (NULL: against the system's CAs, with the host
        name or IP address checked) and an optional client certificate. The files are
        loaded once, by dx_client_connect. */
     const dx_tls_client_config *tls;
 
-    /*
-     * Opt-in reconnection. When a connection ends without the application having
-     * closed it (dx_conn_close or dx_conn_abort), a NEW connection to the same URL,
-     * with the same options, callbacks and user pointer, is created right after
-     * on_close returns and starts after a delay: reconnect_min_ms * 2^(n-1) for the
-     * n-th consecutive attempt, capped at reconnect_max_ms, times a random factor in
-     * [0.5, 1] (jitter, so that many clients do not return at once). A connection that
-     * opens resets n. on_reconnect receives the new connection (CONNECTING: to stop
-     * reconnecting, close it); its on_open is where to re-subscribe. No reconnection
-     * after reconnect_max_attempts consecutive failures, nor after the server refused
-     * the handshake with a 4xx status other than 408 and 429 (it would refuse again).
-     */
-    bool reconnect;
-    uint32_t reconnect_min_ms;       /* default 500 ms */
-    uint32_t reconnect_max_ms;       /* default 30 s */
-    unsigned reconnect_max_attempts; /* 0: no limit */
-    void (*on_reconnect)(dx_conn *c, unsigned attempt, uint32_t delay_ms, void *user);
+    dx_reconnect reconnect;        /* off unless reconnect.enabled */
+    const dx_allocator *allocator; /* every connection's memory (OpenSSL's aside); NULL:
+                                      the loop's. Must outlive the connections */
 } dx_client_options;
 
-#define DX_DEFAULT_RECONNECT_MIN_MS 500u
-#define DX_DEFAULT_RECONNECT_MAX_MS 30000u
-
 /*
- * Open a connection to @url (ws://host[:port]/path?query; IPv6 literals in brackets).
- * @opts, @cb and the strings they point to are copied. @user is the connection's
- * user pointer. On success *@out is the connection, in CONNECTING; every outcome is
- * then reported through the callbacks (on_open, or on_error + on_close), never
- * during this call.
+ * Open a connection to @url: a ws:// or wss:// URL (http:// and https:// mean the same,
+ * as in a browser), read as a browser reads it (url.h). @opts, @cb and the strings
+ * they point to are copied. @user is the connection's user pointer. On success *@out
+ * is the connection, in CONNECTING; every outcome is then reported through the
+ * callbacks (on_open, or on_error + on_close), never during this call.
  *
  * Returns 0, or (with nothing created and no callback to come):
- *   DX_EURL_* / DX_EHS_BAD_URL  a malformed URL (a fragment, a bad scheme, host, port)
+ *   DX_EURL_*      a malformed URL (a fragment, a bad scheme, host, port)
+ *   DX_EHS_BAD_URL a request target over 8 KiB
  *   DX_ETLS_CONFIG a CA file or client certificate could not be loaded (wss://)
  *   DX_EPROXY_URL  a malformed proxy URL (option or environment)
  *   DX_EINVAL      a NULL argument, or a protocol, origin or header that the
- *                  request cannot carry (dx_handshake_write_request's checks)
+ *                  request cannot carry (dx_handshake_write_request's checks),
+ *                  or deflate window bits or levels out of range
  *   DX_ENOMEM
  */
 DX_API int dx_client_connect(dx_conn **out, dx_loop *loop, const char *url,

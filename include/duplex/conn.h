@@ -30,7 +30,9 @@
 #define DUPLEX_CONN_H
 
 #include "duplex/base.h"
+#include "duplex/deflate.h"
 #include "duplex/frame.h"
+#include "duplex/handshake.h"
 #include "duplex/http.h"
 #include "duplex/loop.h"
 #include "duplex/proto.h"
@@ -42,14 +44,6 @@ extern "C" {
 
 typedef struct dx_conn dx_conn;
 
-/* The browser API's readyState. */
-typedef enum dx_ready_state {
-    DX_CONNECTING = 0, /* resolving, connecting, or in the opening handshake */
-    DX_OPEN = 1,       /* messages flow both ways */
-    DX_CLOSING = 2,    /* a close frame was sent or received; waiting for the rest */
-    DX_CLOSED = 3,     /* finished (only seen from inside on_close) */
-} dx_ready_state;
-
 /* Defaults for dx_conn_options (zero fields take these). */
 #define DX_DEFAULT_HANDSHAKE_TIMEOUT_MS 10000u
 #define DX_DEFAULT_CLOSE_TIMEOUT_MS 5000u
@@ -58,44 +52,67 @@ typedef enum dx_ready_state {
 #define DX_DEFAULT_IDLE_TIMEOUT_MS DX_NEVER
 #define DX_DEFAULT_COMPRESS_MIN 64
 
+/* What a peer may send. Zero fields: the defaults. Checked before anything is
+ * allocated for it. */
+typedef struct dx_limits {
+    size_t max_message; /* largest incoming message; default 1 MiB (1009 past it) */
+    size_t max_frame;   /* largest incoming frame; default max_message */
+    size_t max_head;    /* largest HTTP head in the opening handshake; default 8 KiB
+                           (server: 431 past it) */
+} dx_limits;
+
+/* How long things may take. Zero fields: the defaults; DX_NEVER: no limit. */
+typedef struct dx_timeouts {
+    uint32_t handshake_ms;     /* the opening handshake (server: from accept; client:
+                                  from the start of connect, name resolution, proxy and
+                                  TLS included); default 10 s */
+    uint32_t close_ms;         /* wait for the peer's close frame (and, on the client,
+                                  for the server to close TCP); default 5 s */
+    uint32_t ping_interval_ms; /* send a keep-alive ping after this long without
+                                  receiving anything; default 25 s; DX_NEVER: off */
+    uint32_t pong_ms;          /* a keep-alive ping unanswered this long fails the
+                                  connection (DX_EPING_TIMEOUT); default 20 s */
+    uint32_t idle_ms;          /* close with 1001 after this long without a message
+                                  either way; default DX_NEVER (the keep-alive pings
+                                  already find dead peers) */
+} dx_timeouts;
+
+/* What may wait to be written, and what happens past that. Zero fields: the
+ * defaults. */
+typedef struct dx_send_policy {
+    size_t max_queue;          /* cap on the buffered amount (output not yet written);
+                                  default 4 MiB. Automatic replies (pongs, a close
+                                  answer) count too: past the cap the connection stops
+                                  reading until the output drains to low_water
+                                  (DX_BP_REFUSE) or closes with 1008 (DX_BP_CLOSE) */
+    size_t low_water;          /* on_drain fires when the buffered amount falls to this
+                                  or below after it was above it; default 64 KiB */
+    dx_backpressure when_full; /* what a send past the cap does; default refuse */
+    size_t sndbuf;             /* the kernel's send buffer per connection (SO_SNDBUF);
+                                  0: the system's. A broadcast's frames are shared in the
+                                  send queue, but copied into each socket's buffer */
+} dx_send_policy;
+
+/* permessage-deflate (RFC 7692, deflate.h). */
+typedef struct dx_compression {
+    const dx_deflate_config *deflate; /* NULL: none (a server refuses it, a client does
+                                         not offer it); else its settings (copied) */
+    size_t min_size;                  /* whole messages shorter than this go
+                                         uncompressed; default 64 */
+} dx_compression;
+
 /*
- * Limits and timeouts of a connection. Zero-initialise; every zero field takes its
- * default. The defaults are safe against a hostile peer: nothing grows without a
- * bound and nothing waits forever.
+ * Everything about a connection's behaviour, one struct per concern. Zero-initialise;
+ * every zero field takes its default. The defaults are safe against a hostile peer:
+ * nothing grows without a bound and nothing waits forever.
  */
 typedef struct dx_conn_options {
-    size_t max_message;            /* largest incoming message; default 1 MiB (1009 past it) */
-    size_t max_frame;              /* largest incoming frame; default max_message */
-    size_t max_send_queue;         /* cap on the buffered amount (output not yet written);
-                                      default 4 MiB; see backpressure. Automatic replies
-                                      (pongs, a close answer) count too: past the cap the
-                                      connection stops reading until the output drains to
-                                      low_water (DX_BP_REFUSE) or closes with 1008
-                                      (DX_BP_CLOSE) */
-    size_t low_water;              /* on_drain fires when the buffered amount falls to this
-                                      or below after it was above it; default 64 KiB */
-    dx_backpressure backpressure;  /* what a send past the cap does; default refuse */
-    size_t sndbuf;                 /* the kernel's send buffer per connection (SO_SNDBUF);
-                                      0: the system's. A broadcast's frames are shared in
-                                      the send queue, but copied into each socket's buffer */
-    size_t max_head;               /* largest HTTP head in the opening handshake;
-                                      default 8 KiB (server: 431 past it) */
-    uint32_t handshake_timeout_ms; /* the opening handshake (server: from accept; client:
-                                      from the start of connect, name resolution
-                                      included); default 10 s */
-    uint32_t close_timeout_ms;     /* wait for the peer's close frame (and, on the
-                                      client, for the server to close TCP); default 5 s */
-    uint32_t ping_interval_ms;     /* send a keep-alive ping after this long without
-                                      receiving anything; default 25 s; DX_NEVER: off */
-    uint32_t pong_timeout_ms;      /* a keep-alive ping unanswered this long fails the
-                                      connection (DX_EPING_TIMEOUT); default 20 s */
-    uint32_t idle_timeout_ms;      /* close with 1001 after this long without a message
-                                      either way; default DX_NEVER (the keep-alive
-                                      pings already find dead peers) */
-    bool streaming;                /* deliver messages piece by piece through
-                                      on_fragment instead of whole through on_message */
-    size_t compress_min;           /* with permessage-deflate: whole messages shorter
-                                      than this are sent uncompressed; default 64 */
+    dx_limits limits;
+    dx_timeouts timeouts;
+    dx_send_policy send;
+    dx_compression compression;
+    bool streaming; /* deliver messages piece by piece through on_fragment instead of
+                       whole through on_message */
 } dx_conn_options;
 
 /* A piece of a message, in streaming mode. */
@@ -121,8 +138,10 @@ typedef struct dx_close_info {
 } dx_close_info;
 
 /*
- * The application's callbacks. Every one is optional. @user is the connection's
- * user pointer (dx_conn_set_user). All spans are valid only during the call.
+ * The application's callbacks, one table for both sides: dx_server_create and
+ * dx_client_connect take it (copied) with the user pointer every connection starts
+ * with. Every one is optional. @user is the connection's user pointer
+ * (dx_conn_set_user). All spans are valid only during the call.
  */
 typedef struct dx_conn_callbacks {
     /* The connection is OPEN: the handshake completed. */
@@ -151,6 +170,27 @@ typedef struct dx_conn_callbacks {
     /* The connection is finished; called exactly once; @c is freed after the
        iteration and must not be used once this returns. */
     void (*on_close)(dx_conn *c, const dx_close_info *info, void *user);
+
+    /* ---- the server's decisions (server.h); a client never calls these ---- */
+
+    /* A valid upgrade request (RFC 6455 §4.2.1 checked). Decide with dx_conn_accept
+       or dx_conn_respond, during the call or later (the request then stays valid
+       until the decision; reading is held; the handshake timeout still applies, and
+       a connection that dies while pending gets on_close). NULL: accept, with the
+       subprotocol chosen by dx_server_options.protocols and protocol_policy. A hook
+       that accepts a client which offered subprotocols should name one
+       (dx_handshake_select_protocol): browsers fail the connection otherwise. */
+    void (*on_upgrade)(dx_conn *c, const dx_ws_request *req, void *user);
+    /* A request that is not a WebSocket upgrade (no "websocket" in Upgrade). Answer
+       with dx_conn_respond, now or later. NULL: 426 Upgrade Required. */
+    void (*on_http)(dx_conn *c, const dx_http_request *req, void *user);
+
+    /* ---- the client's (client.h); a server never calls it ---- */
+
+    /* With reconnection on: @c is the new attempt (CONNECTING; to stop reconnecting,
+       close it), the @attempt-th in a row, starting after @delay_ms. Its on_open is
+       where to subscribe again. */
+    void (*on_reconnect)(dx_conn *c, unsigned attempt, uint32_t delay_ms, void *user);
 } dx_conn_callbacks;
 
 /*

@@ -216,10 +216,9 @@ struct dx_timer {
     dx_timer *right;   /* smaller-or-equal subtree */
     uint64_t deadline; /* due when dx_loop_now() >= deadline */
     uint64_t seq;      /* start order: breaks deadline ties, and marks timers
-                          started during the current iteration */
+                          started during the current iteration; 0: stopped */
     dx_timer_cb cb;    /* the callback */
     void *user;        /* passed to cb */
-    bool active;       /* in the heap */
 };
 
 /* Set @t's callback and @user; @t must not be started. Any thread. */

@@ -36,13 +36,15 @@ typedef enum dx_side {
     DX_SIDE_CLIENT = 1, /* receives unmasked frames, masks what it sends */
 } dx_side;
 
-/* Connection state (RFC 6455 §4-§7; the browser API's readyState minus CONNECTING). */
-typedef enum dx_proto_state {
-    DX_STATE_OPEN = 1,    /* data may flow both ways */
-    DX_STATE_CLOSING = 2, /* we sent a close frame and wait for the peer's */
-    DX_STATE_CLOSED = 3,  /* close frames were exchanged, or the connection failed;
-                             flush the output, then close the transport */
-} dx_proto_state;
+/* The browser API's readyState, for a connection (conn.h) and for a proto, which
+ * starts OPEN (the opening handshake is handshake.h's) and is never CONNECTING. */
+typedef enum dx_ready_state {
+    DX_CONNECTING = 0, /* resolving, connecting, or in the opening handshake */
+    DX_OPEN = 1,       /* messages flow both ways */
+    DX_CLOSING = 2,    /* a close frame was sent (or received); waiting for the rest */
+    DX_CLOSED = 3,     /* close frames were exchanged, or the connection failed: a proto
+                          flushes its output, then the transport closes */
+} dx_ready_state;
 
 /*
  * Size limits. Zero in any field means its default. Frame and message limits are
@@ -313,8 +315,8 @@ DX_API size_t dx_proto_output_capacity(const dx_proto *p);
 /* True when dx_proto_output() is non-empty. */
 DX_API bool dx_proto_wants_write(const dx_proto *p);
 
-/* Current state. */
-DX_API dx_proto_state dx_proto_get_state(const dx_proto *p);
+/* Current state: DX_OPEN, DX_CLOSING or DX_CLOSED (never DX_CONNECTING). */
+DX_API dx_ready_state dx_proto_get_state(const dx_proto *p);
 
 /*
  * True when @p holds nothing but its configuration: OPEN, at a frame boundary, no
@@ -329,6 +331,11 @@ DX_API bool dx_proto_is_idle(const dx_proto *p);
  * empty. (§7.1.1: the server closes TCP first; a client should wait a little for
  * the server to do so; that timing belongs to the runtime.) */
 DX_API bool dx_proto_is_done(const dx_proto *p);
+
+/* The reason DX_EV_CLOSE reported (the peer's, or the short text of a close we
+ * caused), empty before it (or for a NULL @p). Valid for @p's life: nothing more is
+ * parsed after the close. */
+DX_API dx_span dx_proto_close_reason(const dx_proto *p);
 
 /* Which side @p is. */
 DX_API dx_side dx_proto_side(const dx_proto *p);

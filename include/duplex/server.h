@@ -3,10 +3,10 @@
  *
  *   dx_server_create  listen (TCP on IPv4/IPv6, or a Unix socket)
  *   accept            in batches; each socket gets a dx_conn in CONNECTING
- *   request head      read (up to max_head, within handshake_timeout_ms), parsed
+ *   request head      read (up to max_head, within the handshake timeout), parsed
  *   not an upgrade    -> on_http (default: 426 Upgrade Required)
  *   bad upgrade       -> 400 / 405 / 426 / 431 (dx_handshake_write_refusal)
- *   upgrade           -> on_upgrade: dx_conn_accept or dx_conn_reject, now or later
+ *   upgrade           -> on_upgrade: dx_conn_accept or dx_conn_respond, now or later
  *   accepted          -> 101, OPEN, on_open, messages... (conn.h)
  *
  * One server per loop; for several cores, run one loop per thread, each with its own
@@ -49,56 +49,42 @@ typedef struct dx_server_options {
     int backlog;            /* listen backlog; 0: 511 */
     size_t max_connections; /* accepted sockets open at once; further ones wait in the
                                backlog; 0: no limit but the fd limit */
-    dx_conn_options conn;   /* limits and timeouts of every connection */
-    /* permessage-deflate (RFC 7692): NULL refuses it; otherwise the first acceptable
-       offer of a client is accepted with this configuration (copied), unless
-       on_upgrade's dx_conn_accept sets extensions of its own. */
-    const dx_deflate_config *deflate;
+    /* Every connection's limits, timeouts, send policy and compression. With
+       conn.compression.deflate set, the first acceptable permessage-deflate offer of
+       a client is accepted with it, unless dx_conn_accept sets extensions of its own. */
+    dx_conn_options conn;
     /* wss: TLS with these certificates (loaded once, at create); NULL: plain ws. */
     const dx_tls_server_config *tls;
-    dx_conn_callbacks callbacks; /* copied; shared by every connection */
 
-    /* The subprotocols this server speaks (copied), for the automatic accept: the
-       client's first offer found here is chosen (dx_handshake_select_protocol); a
-       client that offers none gets none; an offer with no match is handled by
-       protocol_policy. Ignored when on_upgrade is set (it decides). */
+    /* The subprotocols this server speaks (copied), for the automatic accept (no
+       on_upgrade): the client's first offer found here is chosen
+       (dx_handshake_select_protocol); a client that offers none gets none; an offer
+       with no match is handled by protocol_policy. */
     const char *const *protocols;
     size_t num_protocols;
     dx_protocol_policy protocol_policy;
 
-    /*
-     * Called for each valid upgrade request (RFC 6455 §4.2.1 checked). Decide with
-     * dx_conn_accept or dx_conn_reject, during the call or later (the request then
-     * stays valid until the decision; reading is paused; handshake_timeout_ms still
-     * applies, and a connection that dies while pending gets on_close). NULL:
-     * accept every request, with the subprotocol chosen by protocols and
-     * protocol_policy. A hook that accepts a client which offered subprotocols
-     * should name one (dx_handshake_select_protocol): browsers fail the connection
-     * otherwise. @user is the server's.
-     */
-    void (*on_upgrade)(dx_conn *c, const dx_ws_request *req, void *user);
-
-    /*
-     * Called for requests that are not WebSocket upgrades (no "websocket" in Upgrade).
-     * Answer with dx_conn_respond, now or later. NULL: 426 Upgrade Required.
-     */
-    void (*on_http)(dx_conn *c, const dx_http_request *req, void *user);
-    void *user; /* the server's user pointer, passed to on_upgrade and on_http, and
-                   the default user pointer of every connection */
+    const dx_allocator *allocator; /* the server's and its connections' memory (OpenSSL's
+                                      aside); NULL: the loop's. Must outlive the server */
 } dx_server_options;
 
 /*
- * Create a server listening on @loop. @opts is copied (the strings too).
+ * Create a server listening on @loop. @opts is copied (the strings too), and so is
+ * @cb: every connection reports through it (on_upgrade and on_http included), each
+ * starting with @user as its user pointer; @user also goes to on_upgrade and on_http.
+ *
  * Returns 0 and stores the server in *@out, or:
- *   DX_EINVAL    @opts NULL, a bad host literal, a Unix path too long, or a NULL
- *                protocols list (or entry) with num_protocols
+ *   DX_EINVAL    @out, @loop or @opts NULL, a bad host literal, a Unix path too long,
+ *                a NULL protocols list (or entry) with num_protocols, deflate window
+ *                bits or levels out of range
  *   DX_ERESOLVE  @opts->host is a name that did not resolve (resolution blocks here,
  *                once, at start-up)
  *   DX_ETLS_CONFIG  a certificate or key could not be loaded (or they do not match)
  *   DX_ENOMEM
  *   -errno       socket, bind (-EADDRINUSE...), listen, epoll
  */
-DX_API int dx_server_create(dx_server **out, dx_loop *loop, const dx_server_options *opts);
+DX_API int dx_server_create(dx_server **out, dx_loop *loop, const dx_server_options *opts,
+                            const dx_conn_callbacks *cb, void *user);
 
 /* The port the server listens on (0 for a Unix socket). */
 DX_API uint16_t dx_server_port(const dx_server *s);
@@ -107,16 +93,19 @@ DX_API uint16_t dx_server_port(const dx_server *s);
 DX_API size_t dx_server_connections(const dx_server *s);
 
 /*
- * Send the prepared message @m (conn.h) to every OPEN connection of @s, compressed
- * once per window in use. A connection that refuses it (its send queue is full, it is
- * closing) is skipped, its backpressure policy applying as for dx_conn_send. Loop
- * thread; not from a callback that runs inside dx_server_destroy.
+ * Send the prepared message @m (conn.h) to every OPEN connection of @s: one frame,
+ * compressed once per window in use, queued by reference (conn.h). A connection that
+ * refuses it (its send queue is full, it is closing) is skipped, its backpressure
+ * policy applying as for dx_conn_send. Loop thread; not from a callback that runs
+ * inside dx_server_destroy.
  *
- * Returns the number of connections the message was queued on, or DX_EINVAL (@s or
- * @m NULL) or DX_ENOMEM (the compressed form could not be built; nothing was sent
- * to the connections that needed it).
+ * Returns 0 with *@sent (may be NULL) the number of connections the message was
+ * queued on, or:
+ *   DX_EINVAL  @s or @m NULL
+ *   DX_ENOMEM  a compressed form could not be built: the connections that needed it
+ *              got nothing (*@sent counts the others)
  */
-DX_API long dx_server_broadcast(dx_server *s, dx_prepared *m);
+DX_API int dx_server_broadcast(dx_server *s, dx_prepared *m, size_t *sent);
 
 /*
  * Graceful shutdown: stop accepting (the listening socket is closed at once), drop
@@ -149,16 +138,11 @@ DX_API void dx_server_destroy(dx_server *s);
 DX_API int dx_conn_accept(dx_conn *c, const dx_accept_options *opts, void *user);
 
 /*
- * Refuse the pending upgrade (or answer a plain HTTP request) with @status (100-599),
- * extra @headers and @body, then close the connection. "Content-Length" and
- * "Connection: close" are added. No on_close follows. Returns 0, DX_ESTATE (nothing
- * pending) or DX_EINVAL (a bad status or header).
+ * Answer the pending upgrade (refusing it) or plain HTTP request with @status
+ * (200-599), extra @headers and @body, then close the connection. "Content-Length"
+ * and "Connection: close" are added. No on_close follows. Returns 0, DX_ESTATE
+ * (nothing pending) or DX_EINVAL (a bad status or header).
  */
-DX_API int dx_conn_reject(dx_conn *c, int status, const dx_http_header *headers, size_t num_headers,
-                          dx_span body);
-
-/* dx_conn_reject for a plain HTTP request (on_http): the same call under the name
- * that reads right there. */
 DX_API int dx_conn_respond(dx_conn *c, int status, const dx_http_header *headers,
                            size_t num_headers, dx_span body);
 

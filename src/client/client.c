@@ -13,8 +13,6 @@
 #include "duplex/url.h"
 #include "runtime/proxy.h"
 
-#include <stdlib.h>
-
 #define RESOURCE_MAX 8192
 
 typedef enum stage {
@@ -30,8 +28,10 @@ typedef struct client_config {
     char *url;                 /* copied */
     dx_client_options opts;    /* copied; its pointers point to the copies below */
     char **protocols;          /* copies of the offered subprotocols */
+    size_t protocols_cap;      /* entries allocated in protocols */
     char *origin;              /* copy, or NULL */
     dx_http_header *headers;   /* copies; each name and value is its own allocation */
+    size_t headers_cap;        /* entries allocated in headers */
     char *proxy;               /* copy, or NULL */
     dx_conn_options conn;      /* with defaults */
     dx_conn_callbacks cb;      /* the application's, copied */
@@ -41,7 +41,7 @@ typedef struct client_config {
     bool deflate_on;
     char deflate_offer[160];   /* its offer */
     void *user;                /* given to every connection */
-    const dx_allocator *alloc; /* the connections' memory (the loop's) */
+    const dx_allocator *alloc; /* this, and the connections' memory */
 } client_config;
 
 /* One connection attempt. */
@@ -54,7 +54,7 @@ typedef struct client {
     char host[DX_PROXY_HOST_MAX + 1]; /* the server's host, NUL-terminated */
     uint16_t port;
     uint8_t *request; /* the upgrade request */
-    size_t request_len;
+    size_t request_len, request_cap;
     stage stage;
     dx_http_scan scan;
 } client;
@@ -85,7 +85,7 @@ static int connect_stream(dx_conn *c) {
 static void client_on_open(dx_conn *c) {
     client *cl = client_of(c);
     cl->stage = STAGE_UPGRADE;
-    cl->scan = (dx_http_scan){.max_head = dx__conn_opts(c)->max_head};
+    cl->scan = (dx_http_scan){.max_head = dx__conn_opts(c)->limits.max_head};
     int rc = dx__conn_send_raw(c, cl->request, cl->request_len);
     if (rc < 0)
         dx__conn_fail(c, rc);
@@ -168,26 +168,8 @@ static void client_on_eof(dx_conn *c) {
 
 /* ---- the shared configuration ------------------------------------------------------------ */
 
-static void config_unref(client_config *cfg) {
-    if (!cfg || --cfg->refs > 0)
-        return;
-    free(cfg->url);
-    for (size_t i = 0; i < cfg->opts.num_protocols; i++)
-        free(cfg->protocols[i]);
-    free(cfg->protocols);
-    for (size_t i = 0; i < cfg->opts.num_headers; i++) {
-        free((void *)cfg->headers[i].name.ptr);
-        free((void *)cfg->headers[i].value.ptr);
-    }
-    free(cfg->headers);
-    free(cfg->origin);
-    free(cfg->proxy);
-    dx_tls_ctx_release(cfg->tls);
-    free(cfg);
-}
-
-static char *dup_span(dx_span s) {
-    char *p = malloc(s.len + 1);
+static char *str_dup(const dx_allocator *a, dx_span s) {
+    char *p = dx__alloc(a, s.len + 1);
     if (p) {
         if (s.len)
             memcpy(p, s.ptr, s.len);
@@ -196,45 +178,83 @@ static char *dup_span(dx_span s) {
     return p;
 }
 
+static void str_free(const dx_allocator *a, const char *p, size_t len) {
+    if (p)
+        dx__free(a, (void *)p, len + 1);
+}
+
+static void config_unref(client_config *cfg) {
+    if (!cfg || --cfg->refs > 0)
+        return;
+    const dx_allocator *a = cfg->alloc;
+    str_free(a, cfg->url, strlen(cfg->url));
+    for (size_t i = 0; i < cfg->opts.num_protocols; i++)
+        str_free(a, cfg->protocols[i], strlen(cfg->protocols[i]));
+    dx__free(a, cfg->protocols, cfg->protocols_cap * sizeof(char *));
+    for (size_t i = 0; i < cfg->opts.num_headers; i++) {
+        str_free(a, (const char *)cfg->headers[i].name.ptr, cfg->headers[i].name.len);
+        str_free(a, (const char *)cfg->headers[i].value.ptr, cfg->headers[i].value.len);
+    }
+    dx__free(a, cfg->headers, cfg->headers_cap * sizeof(dx_http_header));
+    if (cfg->origin)
+        str_free(a, cfg->origin, strlen(cfg->origin));
+    if (cfg->proxy)
+        str_free(a, cfg->proxy, strlen(cfg->proxy));
+    dx_tls_ctx_release(cfg->tls);
+    dx__free(a, cfg, sizeof(*cfg));
+}
+
 /* Copy everything @o points to, so that reconnections can use it later. */
 static int config_new(client_config **out, dx_loop *loop, const char *url,
                       const dx_client_options *o, const dx_conn_callbacks *cb, void *user) {
-    client_config *cfg = calloc(1, sizeof(*cfg));
+    const dx_allocator *a = o->allocator ? o->allocator : dx_loop_allocator(loop);
+    client_config *cfg = dx__calloc(a, sizeof(*cfg));
     if (!cfg)
         return DX_ENOMEM;
     cfg->refs = 1;
     cfg->loop = loop;
-    cfg->alloc = dx_loop_allocator(loop);
+    cfg->alloc = a;
     cfg->opts = *o;
     cfg->opts.num_protocols = cfg->opts.num_headers = 0;
+    cfg->opts.origin = cfg->opts.proxy = NULL;
+    cfg->opts.conn.compression.deflate = NULL;
+    cfg->opts.tls = NULL;
     cfg->user = user;
     if (cb)
         cfg->cb = *cb;
     dx__conn_options_resolve(&o->conn, &cfg->conn);
-    if (!cfg->opts.reconnect_min_ms)
-        cfg->opts.reconnect_min_ms = DX_DEFAULT_RECONNECT_MIN_MS;
-    if (!cfg->opts.reconnect_max_ms)
-        cfg->opts.reconnect_max_ms = DX_DEFAULT_RECONNECT_MAX_MS;
+    dx_reconnect *r = &cfg->opts.reconnect;
+    if (!r->min_ms)
+        r->min_ms = DX_DEFAULT_RECONNECT_MIN_MS;
+    if (!r->max_ms)
+        r->max_ms = DX_DEFAULT_RECONNECT_MAX_MS;
     int rc = DX_ENOMEM;
-    if (!(cfg->url = strdup(url)) || (o->origin && !(cfg->origin = strdup(o->origin))) ||
-        (o->proxy && !(cfg->proxy = strdup(o->proxy))))
+    if (!(cfg->url = str_dup(a, dx_span_cstr(url))) ||
+        (o->origin && !(cfg->origin = str_dup(a, dx_span_cstr(o->origin)))) ||
+        (o->proxy && !(cfg->proxy = str_dup(a, dx_span_cstr(o->proxy)))))
         goto fail;
     cfg->opts.origin = cfg->origin;
     cfg->opts.proxy = cfg->proxy;
-    if (o->num_protocols && !(cfg->protocols = calloc(o->num_protocols, sizeof(char *))))
-        goto fail;
+    if (o->num_protocols) {
+        if (!(cfg->protocols = dx__calloc(a, o->num_protocols * sizeof(char *))))
+            goto fail;
+        cfg->protocols_cap = o->num_protocols;
+    }
     for (; cfg->opts.num_protocols < o->num_protocols; cfg->opts.num_protocols++) {
         const char *p = o->protocols[cfg->opts.num_protocols];
         if (!p) {
             rc = DX_EINVAL;
             goto fail;
         }
-        if (!(cfg->protocols[cfg->opts.num_protocols] = strdup(p)))
+        if (!(cfg->protocols[cfg->opts.num_protocols] = str_dup(a, dx_span_cstr(p))))
             goto fail;
     }
     cfg->opts.protocols = (const char *const *)cfg->protocols;
-    if (o->num_headers && !(cfg->headers = calloc(o->num_headers, sizeof(dx_http_header))))
-        goto fail;
+    if (o->num_headers) {
+        if (!(cfg->headers = dx__calloc(a, o->num_headers * sizeof(dx_http_header))))
+            goto fail;
+        cfg->headers_cap = o->num_headers;
+    }
     for (; cfg->opts.num_headers < o->num_headers; cfg->opts.num_headers++) {
         const dx_http_header *h = &o->headers[cfg->opts.num_headers];
         dx_http_header *d = &cfg->headers[cfg->opts.num_headers];
@@ -242,7 +262,7 @@ static int config_new(client_config **out, dx_loop *loop, const char *url,
             rc = DX_EINVAL;
             goto fail;
         }
-        char *name = dup_span(h->name), *value = dup_span(h->value);
+        char *name = str_dup(a, h->name), *value = str_dup(a, h->value);
         d->name = (dx_span){(const uint8_t *)name, h->name.len};
         d->value = (dx_span){(const uint8_t *)value, h->value.len};
         if (!name || !value) {
@@ -251,21 +271,20 @@ static int config_new(client_config **out, dx_loop *loop, const char *url,
         }
     }
     cfg->opts.headers = cfg->headers;
-    if (o->deflate) {
+    if (o->conn.compression.deflate) {
         size_t len;
-        cfg->deflate = *o->deflate;
+        cfg->deflate = *o->conn.compression.deflate;
         cfg->deflate_on = true;
         rc = dx_deflate_write_offer(&cfg->deflate, cfg->deflate_offer, sizeof cfg->deflate_offer,
                                     &len);
         if (rc < 0)
             goto fail;
     }
-    cfg->opts.deflate = NULL; /* the copy above is what counts */
+    cfg->conn.compression.deflate = cfg->deflate_on ? &cfg->deflate : NULL; /* our copy */
     dx_url u;
     if (dx_url_parse(dx_span_cstr(url), &u) == 0 && u.secure &&
         (rc = dx_tls_ctx_create_client(&cfg->tls, o->tls)) < 0)
         goto fail;
-    cfg->opts.tls = NULL;
     *out = cfg;
     return 0;
 fail:
@@ -279,7 +298,7 @@ static void free_client(client *cl) {
     if (!cl)
         return;
     const dx_allocator *a = cl->cfg->alloc;
-    free(cl->request);
+    dx__free(a, cl->request, cl->request_cap);
     config_unref(cl->cfg);
     dx__free(a, cl, sizeof(*cl));
 }
@@ -320,7 +339,8 @@ static int prepare(client *cl, const dx_url *url) {
     if (rc == 0)
         rc = dx_handshake_write_request(&cl->hs, &cl->req, NULL, 0, &need);
     if (rc == DX_ENOSPACE) {
-        cl->request = malloc(need);
+        cl->request = dx__alloc(cl->cfg->alloc, need);
+        cl->request_cap = cl->request ? need : 0;
         rc = cl->request ? dx_handshake_write_request(&cl->hs, &cl->req, cl->request, need,
                                                       &cl->request_len)
                          : DX_ENOMEM;
@@ -357,7 +377,7 @@ static int start_attempt(client_config *cfg, unsigned attempt, uint32_t delay_ms
     }
     cl->cfg = cfg;
     cfg->refs++;
-    dx__conn_class_init(&cfg->cls, &client_role, &cfg->cb, &cfg->conn);
+    dx__conn_class_init(&cfg->cls, cfg->loop, &client_role, &cfg->cb, &cfg->conn);
     cl->attempt = attempt;
     rc = prepare(cl, &u);
     bool set_up = false;
@@ -385,12 +405,12 @@ static int start_attempt(client_config *cfg, unsigned attempt, uint32_t delay_ms
 }
 
 /* min * 2^(n-1), capped, times a random factor in [0.5, 1]. */
-static uint32_t backoff_ms(const dx_client_options *o, unsigned n) {
-    uint64_t d = o->reconnect_min_ms;
-    for (unsigned i = 1; i < n && d < o->reconnect_max_ms; i++)
+static uint32_t backoff_ms(const dx_reconnect *o, unsigned n) {
+    uint64_t d = o->min_ms;
+    for (unsigned i = 1; i < n && d < o->max_ms; i++)
         d *= 2;
-    if (d > o->reconnect_max_ms)
-        d = o->reconnect_max_ms;
+    if (d > o->max_ms)
+        d = o->max_ms;
     uint32_t r = 0;
     dx_random_bytes((uint8_t *)&r, sizeof r);
     d = d / 2 + (d - d / 2) * r / UINT32_MAX;
@@ -400,20 +420,20 @@ static uint32_t backoff_ms(const dx_client_options *o, unsigned n) {
 static void client_after_close(dx_conn *c) {
     client *cl = client_of(c);
     client_config *cfg = cl->cfg;
-    if (!cfg->opts.reconnect || c->app_closed)
+    if (!cfg->opts.reconnect.enabled || c->app_closed)
         return;
     int st = c->http_status;
-    if (c->error == DX_EHS_STATUS && st >= 400 && st < 500 && st != 408 && st != 429)
+    if (c->stream.error == DX_EHS_STATUS && st >= 400 && st < 500 && st != 408 && st != 429)
         return; /* a refusal that would come again */
     unsigned n = cl->opened ? 1 : cl->attempt + 1;
-    if (cfg->opts.reconnect_max_attempts && n > cfg->opts.reconnect_max_attempts)
+    if (cfg->opts.reconnect.max_attempts && n > cfg->opts.reconnect.max_attempts)
         return;
-    uint32_t delay = backoff_ms(&cfg->opts, n);
+    uint32_t delay = backoff_ms(&cfg->opts.reconnect, n);
     dx_conn *next;
     if (start_attempt(cfg, n, delay, &next) < 0)
         return; /* out of memory: nothing left to report to */
-    if (cfg->opts.on_reconnect)
-        cfg->opts.on_reconnect(next, n, delay, cfg->user);
+    if (cfg->cb.on_reconnect)
+        cfg->cb.on_reconnect(next, n, delay, cfg->user);
 }
 
 /* ---- dx_client_connect --------------------------------------------------------------------- */

@@ -38,25 +38,26 @@ static uint32_t ms_or(uint32_t v, uint32_t def) {
 void dx__conn_options_resolve(const dx_conn_options *in, dx_conn_options *out) {
     static const dx_conn_options zero;
     *out = in ? *in : zero;
-    if (!out->max_message)
-        out->max_message = DX_DEFAULT_MAX_MESSAGE;
-    if (!out->max_frame)
-        out->max_frame = out->max_message;
-    if (!out->max_send_queue)
-        out->max_send_queue = DX_DEFAULT_MAX_SEND_QUEUE;
-    if (!out->low_water)
-        out->low_water = DX_DEFAULT_LOW_WATER;
-    if (out->low_water > out->max_send_queue)
-        out->low_water = out->max_send_queue;
-    if (!out->max_head)
-        out->max_head = DX_DEFAULT_MAX_HEAD;
-    out->handshake_timeout_ms = ms_or(out->handshake_timeout_ms, DX_DEFAULT_HANDSHAKE_TIMEOUT_MS);
-    out->close_timeout_ms = ms_or(out->close_timeout_ms, DX_DEFAULT_CLOSE_TIMEOUT_MS);
-    out->ping_interval_ms = ms_or(out->ping_interval_ms, DX_DEFAULT_PING_INTERVAL_MS);
-    out->pong_timeout_ms = ms_or(out->pong_timeout_ms, DX_DEFAULT_PONG_TIMEOUT_MS);
-    out->idle_timeout_ms = ms_or(out->idle_timeout_ms, DX_DEFAULT_IDLE_TIMEOUT_MS);
-    if (!out->compress_min)
-        out->compress_min = DX_DEFAULT_COMPRESS_MIN;
+    if (!out->limits.max_message)
+        out->limits.max_message = DX_DEFAULT_MAX_MESSAGE;
+    if (!out->limits.max_frame)
+        out->limits.max_frame = out->limits.max_message;
+    if (!out->send.max_queue)
+        out->send.max_queue = DX_DEFAULT_MAX_SEND_QUEUE;
+    if (!out->send.low_water)
+        out->send.low_water = DX_DEFAULT_LOW_WATER;
+    if (out->send.low_water > out->send.max_queue)
+        out->send.low_water = out->send.max_queue;
+    if (!out->limits.max_head)
+        out->limits.max_head = DX_DEFAULT_MAX_HEAD;
+    out->timeouts.handshake_ms = ms_or(out->timeouts.handshake_ms, DX_DEFAULT_HANDSHAKE_TIMEOUT_MS);
+    out->timeouts.close_ms = ms_or(out->timeouts.close_ms, DX_DEFAULT_CLOSE_TIMEOUT_MS);
+    out->timeouts.ping_interval_ms =
+        ms_or(out->timeouts.ping_interval_ms, DX_DEFAULT_PING_INTERVAL_MS);
+    out->timeouts.pong_ms = ms_or(out->timeouts.pong_ms, DX_DEFAULT_PONG_TIMEOUT_MS);
+    out->timeouts.idle_ms = ms_or(out->timeouts.idle_ms, DX_DEFAULT_IDLE_TIMEOUT_MS);
+    if (!out->compression.min_size)
+        out->compression.min_size = DX_DEFAULT_COMPRESS_MIN;
 }
 
 /* ---- byte buffers ------------------------------------------------------------------ */
@@ -141,12 +142,12 @@ dx_proto *dx__conn_proto(dx_conn *c) {
     /* With permessage-deflate the codec holds a compressed message to max_message
      * once inflated, and on_data an uncompressed one; the wire may carry a little
      * more than that for a message that does not compress (deflate's worst case). */
-    size_t slack = c->pmd_on ? o->max_message / 256 + 1024 : 0;
+    size_t slack = c->pmd_on ? o->limits.max_message / 256 + 1024 : 0;
     dx_proto_config cfg = {.side = (dx_side)c->side,
                            .rsv_allowed = c->pmd_on ? DX_RSV1 : 0,
-                           .limits = {.max_frame = o->max_frame + slack,
-                                      .max_message = o->max_message + slack,
-                                      .max_send_queue = o->max_send_queue},
+                           .limits = {.max_frame = o->limits.max_frame + slack,
+                                      .max_message = o->limits.max_message + slack,
+                                      .max_send_queue = o->send.max_queue},
                            .allocator = dx__conn_alloc(c),
                            .output = dx__stream_out(&c->stream)};
     int rc = dx_proto_create(&c->proto, &cfg);
@@ -171,11 +172,10 @@ static void on_stream_close(dx_stream *s, int err, void *user) {
     if (c->phase != PHASE_ENDING) {                           /* the transport ended under us */
         if (!c->close_code) {
             c->close_code = DX_CLOSE_ABNORMAL;
-            c->close_reason_len = 0;
             c->remote = !c->close_started_here;
         }
-        if (!c->error)
-            c->error = err;
+        if (!c->stream.error)
+            c->stream.error = err;
     }
     c->phase = PHASE_DEAD;
     const dx__conn_role *role = dx__conn_class_of(c)->role;
@@ -185,13 +185,15 @@ static void on_stream_close(dx_stream *s, int err, void *user) {
         const dx_conn_callbacks *cb = dx__conn_cb(c);
         /* a clean close the library started (idle, send queue) is not a failure:
          * its reason is only in the close info */
-        if (c->error && !c->clean && cb->on_error)
-            cb->on_error(c, c->error, s->user);
+        if (c->stream.error && !c->clean && cb->on_error)
+            cb->on_error(c, c->stream.error, s->user);
         dx_close_info info = {.code = c->close_code ? c->close_code : DX_CLOSE_ABNORMAL,
-                              .reason = {c->close_reason, c->close_reason_len},
+                              .reason = c->close_code == DX_CLOSE_ABNORMAL
+                                            ? (dx_span){0}
+                                            : dx_proto_close_reason(c->proto),
                               .clean = c->clean,
                               .remote = c->remote,
-                              .error = c->error};
+                              .error = c->stream.error};
         if (cb->on_close)
             cb->on_close(c, &info, s->user);
     }
@@ -218,12 +220,11 @@ void dx__conn_end_abnormally(dx_conn *c, int err, bool remote) {
         return;
     if (!c->close_code) { /* no close event yet: the transport just ended */
         c->close_code = DX_CLOSE_ABNORMAL;
-        c->close_reason_len = 0;
         /* a peer that drops TCP after our close frame did not start the closing */
         c->remote = remote && !c->close_started_here;
     }
-    if (!c->error)
-        c->error = err;
+    if (!c->stream.error)
+        c->stream.error = err;
     c->phase = PHASE_ENDING;
     dx_stream_abort(&c->stream, err);
 }
@@ -233,8 +234,8 @@ void dx__conn_fail(dx_conn *c, int err) {
 }
 
 void dx__conn_fail_with(dx_conn *c, uint16_t code, int err, const char *why) {
-    if (!c->error)
-        c->error = err;
+    if (!c->stream.error)
+        c->stream.error = err;
     dx__conn_close(c, code, why);
 }
 
@@ -255,7 +256,7 @@ void dx__conn_output_changed(dx_conn *c) {
         return;
     if (dx_proto_wants_write(c->proto))
         dx__stream_want_flush(&c->stream);
-    if (dx_proto_get_state(c->proto) == DX_STATE_CLOSED)
+    if (dx_proto_get_state(c->proto) == DX_CLOSED)
         end_stream(c);
 }
 
@@ -282,7 +283,7 @@ static void on_data_event(dx_conn *c, const dx_event *ev) {
             return;
         }
         m->plain_len += ev->u.data.data.len;
-        if (m->plain_len > dx__conn_opts(c)->max_message) {
+        if (m->plain_len > dx__conn_opts(c)->limits.max_message) {
             dx__conn_fail_with(c, DX_CLOSE_MESSAGE_TOO_BIG, DX_ELIMIT, "message too big");
             return;
         }
@@ -324,15 +325,13 @@ static void on_data_event(dx_conn *c, const dx_event *ev) {
 
 static void on_close_event(dx_conn *c, const dx_event *ev) {
     c->close_code = ev->u.close.code;
-    c->close_reason = ev->u.close.reason.ptr;
-    c->close_reason_len = (uint8_t)ev->u.close.reason.len;
     if (ev->u.close.remote) {
         c->clean = true;
         c->remote = !c->close_started_here;
     } else {
         c->remote = false;
-        if (!c->error)
-            c->error = DX_EPROTOCOL;
+        if (!c->stream.error)
+            c->stream.error = DX_EPROTOCOL;
     }
 }
 
@@ -369,9 +368,9 @@ static void handle_event(dx_conn *c, const dx_event *ev) {
  * ever. Past the cap, stop reading until the output drains to low_water (the peer's
  * TCP flow control then slows it), or, under DX_BP_CLOSE, close with 1008. */
 static void output_over_cap(dx_conn *c) {
-    if (dx__conn_opts(c)->backpressure == DX_BP_CLOSE) {
-        if (dx_proto_get_state(c->proto) == DX_STATE_OPEN) {
-            c->error = DX_ESEND_QUEUE;
+    if (dx__conn_opts(c)->send.when_full == DX_BP_CLOSE) {
+        if (dx_proto_get_state(c->proto) == DX_OPEN) {
+            c->stream.error = DX_ESEND_QUEUE;
             dx__conn_close(c, DX_CLOSE_POLICY_VIOLATION, "send queue full");
         }
         return;
@@ -399,7 +398,7 @@ size_t dx__conn_deliver(dx_conn *c, uint8_t *buf, size_t len) {
         off += used;
         handle_event(c, &ev);
         if (c->phase == PHASE_OPEN && c->proto &&
-            dx_outq_len(dx__stream_out(&c->stream)) > dx__conn_opts(c)->max_send_queue)
+            dx_outq_len(dx__stream_out(&c->stream)) > dx__conn_opts(c)->send.max_queue)
             output_over_cap(c);
         if (ev.type == DX_EV_NONE && used == 0)
             break;
@@ -458,7 +457,7 @@ static void on_stream_drain(dx_stream *s, void *user) {
             dx_stream_resume(s);
     }
     if (c->drain_wanted && c->phase == PHASE_OPEN &&
-        (!c->proto || dx_proto_get_state(c->proto) == DX_STATE_OPEN)) {
+        (!c->proto || dx_proto_get_state(c->proto) == DX_OPEN)) {
         c->drain_wanted = false;
         if (dx__conn_cb(c)->on_drain)
             dx__conn_cb(c)->on_drain(c, s->user);
@@ -481,28 +480,29 @@ static const dx_stream_callbacks conn_stream_callbacks = {
 
 /* ---- set-up and opening ----------------------------------------------------------------- */
 
-void dx__conn_class_init(dx__conn_class *cls, const dx__conn_role *role,
+void dx__conn_class_init(dx__conn_class *cls, dx_loop *loop, const dx__conn_role *role,
                          const dx_conn_callbacks *cb, const dx_conn_options *opts) {
-    dx_stream_options so = {.max_buffered = opts->max_send_queue,
-                            .low_water = opts->low_water,
-                            .linger_ms = opts->close_timeout_ms,
-                            .sndbuf = opts->sndbuf};
-    dx__stream_class_init(&cls->stream, &conn_stream_callbacks, &so, release_conn);
+    dx_stream_options so = {.max_buffered = opts->send.max_queue,
+                            .low_water = opts->send.low_water,
+                            .linger_ms = opts->timeouts.close_ms,
+                            .sndbuf = opts->send.sndbuf};
+    dx__stream_class_init(&cls->stream, loop, &conn_stream_callbacks, &so, release_conn);
     cls->role = role;
     cls->cb = cb;
     cls->opts = opts;
 }
 
 int dx__conn_init_accepted(dx_conn *c, dx_loop *loop, int fd, dx_tls_ctx *tls,
-                           const dx__conn_class *cls, void *owner, void *user) {
+                           const dx__conn_class *cls, void *owner, void *user,
+                           const dx_allocator *a) {
     c->side = DX_SIDE_SERVER;
     c->owner = owner;
     c->phase = PHASE_HANDSHAKE;
     c->last_recv = c->last_active = (uint32_t)dx_loop_now(loop);
-    int rc = dx__stream_init_accepted(&c->stream, loop, fd, tls, &cls->stream, user);
+    int rc = dx__stream_init_accepted(&c->stream, loop, fd, tls, &cls->stream, user, a);
     if (rc < 0)
         return rc;
-    dx_stream_set_timeout(&c->stream, cls->opts->handshake_timeout_ms);
+    dx_stream_set_timeout(&c->stream, cls->opts->timeouts.handshake_ms);
     return 0;
 }
 
@@ -525,7 +525,7 @@ void dx__conn_discard(dx_conn *c) {
 int dx__conn_connect(dx_conn *c, const dx_connect_options *o) {
     int rc = dx__stream_connect(&c->stream, o);
     if (rc == 0)
-        dx_stream_set_timeout(&c->stream, dx__conn_opts(c)->handshake_timeout_ms);
+        dx_stream_set_timeout(&c->stream, dx__conn_opts(c)->timeouts.handshake_ms);
     return rc;
 }
 
@@ -537,7 +537,7 @@ int dx__conn_open(dx_conn *c, const dx_deflate_params *pmd, const dx_deflate_con
     if (pmd) {
         dx__pmd *m = dx__calloc(dx__conn_alloc(c), sizeof(*m));
         int rc = m ? dx_deflate_create(&m->codec, pmd, c->side == DX_SIDE_SERVER, pmd_cfg,
-                                       dx__conn_opts(c)->max_message, dx__conn_alloc(c))
+                                       dx__conn_opts(c)->limits.max_message, dx__conn_alloc(c))
                    : DX_ENOMEM;
         if (rc < 0) {
             dx__free(dx__conn_alloc(c), m, sizeof(*m));
@@ -592,7 +592,7 @@ dx_ready_state dx_conn_state(const dx_conn *c) {
     case PHASE_HANDSHAKE:
         return DX_CONNECTING;
     case PHASE_OPEN:
-        return !c->proto || dx_proto_get_state(c->proto) == DX_STATE_OPEN ? DX_OPEN : DX_CLOSING;
+        return !c->proto || dx_proto_get_state(c->proto) == DX_OPEN ? DX_OPEN : DX_CLOSING;
     case PHASE_ENDING:
         return c->seen ? DX_CLOSING : DX_CLOSED;
     case PHASE_DEAD:
@@ -632,7 +632,7 @@ void dx_conn_set_user(dx_conn *c, void *user) {
 }
 
 dx_loop *dx_conn_loop(const dx_conn *c) {
-    return c->stream.loop;
+    return dx__stream_loop(&c->stream);
 }
 
 dx_side dx_conn_side(const dx_conn *c) {

@@ -26,7 +26,7 @@ void dx__conn_on_compressed(dx_conn *c, const dx_event *ev) {
     if (streaming && m->scratch)
         m->scratch->len = 0; /* shared with sends, which leave their last message there */
     dx_span in = ev->u.data.data;
-    size_t most = dx__conn_opts(c)->max_message + 256; /* the codec stops at the limit */
+    size_t most = dx__conn_opts(c)->limits.max_message + 256; /* the codec stops at the limit */
     for (;;) {
         size_t len = dx__buf_len(*out), cap = *out ? (*out)->cap : 0;
         size_t want = cap < 4096 ? 4096 : cap * 2 < most ? cap * 2 : most;

@@ -78,7 +78,9 @@ typedef struct dx__conn_class {
  * and every buffer are allocated only while data is in flight (an OPEN connection
  * with proto == NULL is idle, and a fresh proto is made when bytes come or go), times
  * are 32-bit loop milliseconds (differences taken mod 2^32), flags are bits. The
- * application's user pointer is the stream's (dx_stream_user).
+ * application's user pointer is the stream's (dx_stream_user), and so is the error
+ * that ends the connection (stream.error: dx_close_info.error); the peer's close
+ * reason stays in the proto (dx_proto_close_reason).
  */
 struct dx_conn {
     dx_stream stream; /* first: the byte stream under the connection */
@@ -92,8 +94,6 @@ struct dx_conn {
     dx__buf *msg;                /* the message being reassembled */
     char *info;                  /* protocol, extensions, then the client's URL and a
                                     NUL, in one block; NULL when all are empty */
-    const uint8_t *close_reason; /* the peer's reason, into the proto */
-    int error;                   /* why it failed (dx_close_info.error) */
     uint32_t last_recv;          /* loop ms of the last read */
     uint32_t last_active;        /* loop ms of the last message either way */
     uint32_t ping_sent_us;       /* µs clock when the tracked ping left (RTT, and the
@@ -103,7 +103,6 @@ struct dx_conn {
     uint16_t http_status;        /* client: the answer's status (or the proxy's) */
     uint16_t protocol_len;       /* in info */
     uint16_t extensions_len;     /* in info, after the protocol */
-    uint8_t close_reason_len;
     uint8_t ping_len;            /* 0: no tracked ping; else 1 + its payload length */
     uint8_t phase;               /* dx__phase */
     uint8_t side;                /* dx_side */
@@ -143,7 +142,7 @@ static inline const dx_allocator *dx__conn_alloc(const dx_conn *c) {
 }
 
 static inline uint32_t dx__conn_now_ms(const dx_conn *c) {
-    return (uint32_t)dx_loop_now(c->stream.loop);
+    return (uint32_t)dx_loop_now(dx__stream_loop(&c->stream));
 }
 
 /* A µs clock (CLOCK_MONOTONIC) for ping round trips, mod 2^32. */
@@ -152,14 +151,17 @@ uint32_t dx__conn_now_us(void);
 /* Fill zero fields of @in with defaults into @out. */
 void dx__conn_options_resolve(const dx_conn_options *in, dx_conn_options *out);
 
-/* Fill @cls for connections of @role with @cb and @opts (both must outlive it). */
-void dx__conn_class_init(dx__conn_class *cls, const dx__conn_role *role,
+/* Fill @cls for connections of @role on @loop with @cb and @opts (both must outlive
+ * it). */
+void dx__conn_class_init(dx__conn_class *cls, dx_loop *loop, const dx__conn_role *role,
                          const dx_conn_callbacks *cb, const dx_conn_options *opts);
 
-/* Set up @c (zeroed by the caller) for an accepted socket: the stream reads at once
- * (TLS: @tls, a server context). Returns 0 or a negative code (@fd closed). */
+/* Set up @c (zeroed by the caller, allocated with @a, which frees it) for an
+ * accepted socket: the stream reads at once (TLS: @tls, a server context). Returns 0
+ * or a negative code (@fd closed). */
 int dx__conn_init_accepted(dx_conn *c, dx_loop *loop, int fd, dx_tls_ctx *tls,
-                           const dx__conn_class *cls, void *owner, void *user);
+                           const dx__conn_class *cls, void *owner, void *user,
+                           const dx_allocator *a);
 
 /* Set up @c (zeroed) as a client connection whose stream is not connected yet (its
  * role connects it with dx__conn_connect, now or after a delay on the stream's

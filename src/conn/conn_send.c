@@ -14,7 +14,7 @@ static int sendable(dx_conn *c, dx_proto **p) {
         return DX_EINVAL;
     if (c->phase == PHASE_HANDSHAKE)
         return DX_ECONNECTING;
-    if (c->phase != PHASE_OPEN || (c->proto && dx_proto_get_state(c->proto) != DX_STATE_OPEN))
+    if (c->phase != PHASE_OPEN || (c->proto && dx_proto_get_state(c->proto) != DX_OPEN))
         return DX_ECLOSED;
     *p = dx__conn_proto(c);
     return *p ? 0 : DX_ENOMEM;
@@ -24,8 +24,8 @@ static int sent(dx_conn *c, int rc) {
     if (rc == DX_ELIMIT) {
         c->drain_wanted = true;
         dx__stream_expect_drain(&c->stream);
-        if (dx__conn_opts(c)->backpressure == DX_BP_CLOSE) {
-            c->error = DX_ESEND_QUEUE;
+        if (dx__conn_opts(c)->send.when_full == DX_BP_CLOSE) {
+            c->stream.error = DX_ESEND_QUEUE;
             dx__conn_close(c, DX_CLOSE_POLICY_VIOLATION, "send queue full");
         }
         return DX_ESEND_QUEUE;
@@ -35,7 +35,7 @@ static int sent(dx_conn *c, int rc) {
     c->last_active = dx__conn_now_ms(c);
     dx__stream_want_flush(&c->stream);
     size_t queued = dx_stream_buffered(&c->stream);
-    if (queued > dx__conn_opts(c)->low_water) {
+    if (queued > dx__conn_opts(c)->send.low_water) {
         c->drain_wanted = true;
         dx__stream_expect_drain(&c->stream);
     }
@@ -50,7 +50,7 @@ static int sent(dx_conn *c, int rc) {
  * take is copied. The server side only: a client must mask, which is a copy anyway.
  */
 static int send_direct(dx_conn *c, dx_proto *p, dx_opcode opcode, dx_span data, bool fin) {
-    if (dx_stream_buffered(&c->stream) + data.len > dx__conn_opts(c)->max_send_queue)
+    if (dx_stream_buffered(&c->stream) + data.len > dx__conn_opts(c)->send.max_queue)
         return DX_ELIMIT;
     uint8_t hdr[DX_MAX_HEADER_LEN];
     size_t hlen;
@@ -84,7 +84,7 @@ int dx_conn_send_ex(dx_conn *c, dx_opcode opcode, dx_span data, unsigned flags) 
     if (opcode != DX_OP_TEXT && opcode != DX_OP_BINARY)
         return DX_EINVAL;
     if (!c || !c->pmd_on || (flags & DX_SEND_NO_COMPRESS) ||
-        data.len < dx__conn_opts(c)->compress_min || (!data.ptr && data.len))
+        data.len < dx__conn_opts(c)->compression.min_size || (!data.ptr && data.len))
         return dx_conn_send_fragment(c, opcode, data, true);
     dx_proto *p;
     int rc = sendable(c, &p);
@@ -93,7 +93,7 @@ int dx_conn_send_ex(dx_conn *c, dx_opcode opcode, dx_span data, unsigned flags) 
     /* refuse before the compressor's context takes the message in: deflate's worst
      * case grows data by well under 1/512 plus a few bytes */
     if (dx_stream_buffered(&c->stream) + data.len + data.len / 512 + 64 >
-        dx__conn_opts(c)->max_send_queue)
+        dx__conn_opts(c)->send.max_queue)
         return sent(c, DX_ELIMIT);
     rc = dx__conn_send_compressed(c, p, opcode, data);
     if (rc < 0) {
@@ -125,7 +125,7 @@ int dx_conn_send_prepared(dx_conn *c, dx_prepared *m) {
     dx_shared *z = NULL;
     size_t zh = 0;
     if (c->pmd_on && !dx__prepared_no_compress(m) &&
-        dx__prepared_payload(m).len >= dx__conn_opts(c)->compress_min) {
+        dx__prepared_payload(m).len >= dx__conn_opts(c)->compression.min_size) {
         rc = dx__prepared_compressed(m, dx_deflate_window_bits(c->pmd->codec), &z, &zh);
         if (rc < 0)
             return rc;
@@ -170,7 +170,7 @@ int dx_conn_ping(dx_conn *c, dx_span payload) {
 
 /* Start the closing handshake (arguments already checked). */
 static int close_with(dx_conn *c, uint16_t code, dx_span reason) {
-    if (c->phase != PHASE_OPEN || (c->proto && dx_proto_get_state(c->proto) != DX_STATE_OPEN))
+    if (c->phase != PHASE_OPEN || (c->proto && dx_proto_get_state(c->proto) != DX_OPEN))
         return 0;
     dx_proto *p = dx__conn_proto(c);
     if (!p)

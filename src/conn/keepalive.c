@@ -58,7 +58,7 @@ void dx__conn_pong_seen(dx_conn *c) {
     c->ping_len = 0;
     /* the timer waits for the pong deadline: count the next keep-alive ping from now
      * instead (the tick reschedules itself) */
-    if (c->ka_pending && dx_proto_get_state(c->proto) == DX_STATE_OPEN)
+    if (c->ka_pending && dx_proto_get_state(c->proto) == DX_OPEN)
         arm(c, 0);
     c->ka_pending = false;
 }
@@ -73,16 +73,17 @@ static bool buf_large(const dx__buf *b) {
 static bool holds_large(const dx_conn *c) {
     return buf_large(c->msg) || (c->pmd_on && buf_large(c->pmd->scratch)) ||
            dx_outq_memory(&c->stream.out) > DX__BUF_KEEP_MAX ||
-           (c->stream.in && c->stream.in->cap > DX__BUF_KEEP_MAX);
+           (dx__stream_kept(&c->stream) && c->stream.in->cap > DX__BUF_KEEP_MAX);
 }
 
 void dx__conn_settle_soon(dx_conn *c) {
-    if (c->phase != PHASE_OPEN || (c->proto && dx_proto_get_state(c->proto) != DX_STATE_OPEN))
+    if (c->phase != PHASE_OPEN || (c->proto && dx_proto_get_state(c->proto) != DX_OPEN))
         return; /* the timer counts down the closing handshake */
     if (!holds_large(c))
         return;
     const dx_timer *t = &c->stream.timer;
-    if (dx_timer_is_active(t) && t->deadline <= dx_loop_now(c->stream.loop) + LARGE_SETTLE_MS)
+    if (dx_timer_is_active(t) &&
+        t->deadline <= dx_loop_now(dx__stream_loop(&c->stream)) + LARGE_SETTLE_MS)
         return; /* an earlier deadline (a pong's, the settle after open) comes first */
     arm(c, LARGE_SETTLE_MS);
 }
@@ -107,15 +108,15 @@ static void trim(dx_conn *c) {
 void dx__conn_timer_open(dx_conn *c) {
     const dx_conn_options *o = dx__conn_opts(c);
     uint32_t first = SETTLE_TICK_MS; /* or sooner, for very short intervals */
-    if (o->ping_interval_ms < first)
-        first = o->ping_interval_ms;
-    if (o->idle_timeout_ms < first)
-        first = o->idle_timeout_ms;
+    if (o->timeouts.ping_interval_ms < first)
+        first = o->timeouts.ping_interval_ms;
+    if (o->timeouts.idle_ms < first)
+        first = o->timeouts.idle_ms;
     arm(c, first);
 }
 
 void dx__conn_timer_closing(dx_conn *c) {
-    arm(c, dx__conn_opts(c)->close_timeout_ms);
+    arm(c, dx__conn_opts(c)->timeouts.close_ms);
 }
 
 static void keepalive_tick(dx_conn *c) {
@@ -124,20 +125,20 @@ static void keepalive_tick(dx_conn *c) {
     /* the keep-alive ping is the tracked one (a later dx_conn_ping replaces it and
      * moves the deadline: it waits for a pong too) */
     uint32_t ping_age = (dx__conn_now_us() - c->ping_sent_us) / 1000u;
-    if (c->ka_pending && ping_age >= o->pong_timeout_ms) {
+    if (c->ka_pending && ping_age >= o->timeouts.pong_ms) {
         /* a dead peer will not answer a close either: say why, and go */
         dx__conn_close(c, DX_CLOSE_INTERNAL_ERROR, "keep-alive ping timeout");
         dx__stream_flush_now(&c->stream);
         dx__conn_end_abnormally(c, DX_EPING_TIMEOUT, false);
         return;
     }
-    if (o->idle_timeout_ms != DX_NEVER && until(now, c->last_active, o->idle_timeout_ms) == 0) {
-        c->error = DX_EIDLE_TIMEOUT;
+    if (o->timeouts.idle_ms != DX_NEVER && until(now, c->last_active, o->timeouts.idle_ms) == 0) {
+        c->stream.error = DX_EIDLE_TIMEOUT;
         dx__conn_close(c, DX_CLOSE_GOING_AWAY, "idle timeout");
         return;
     }
-    if (o->ping_interval_ms != DX_NEVER && !c->ka_pending &&
-        until(now, c->last_recv, o->ping_interval_ms) == 0) {
+    if (o->timeouts.ping_interval_ms != DX_NEVER && !c->ka_pending &&
+        until(now, c->last_recv, o->timeouts.ping_interval_ms) == 0) {
         uint8_t payload[4];
         uint32_t us = dx__conn_now_us();
         memcpy(payload, &us, sizeof payload); /* unique enough to match its pong */
@@ -150,11 +151,11 @@ static void keepalive_tick(dx_conn *c) {
         trim(c);
     uint32_t next = TICK_MAX_MS;
     if (c->ka_pending)
-        next = until((dx__conn_now_us() - c->ping_sent_us) / 1000u, 0, o->pong_timeout_ms);
-    else if (o->ping_interval_ms != DX_NEVER)
-        next = until(now, c->last_recv, o->ping_interval_ms);
-    if (o->idle_timeout_ms != DX_NEVER) {
-        uint32_t idle = until(now, c->last_active, o->idle_timeout_ms);
+        next = until((dx__conn_now_us() - c->ping_sent_us) / 1000u, 0, o->timeouts.pong_ms);
+    else if (o->timeouts.ping_interval_ms != DX_NEVER)
+        next = until(now, c->last_recv, o->timeouts.ping_interval_ms);
+    if (o->timeouts.idle_ms != DX_NEVER) {
+        uint32_t idle = until(now, c->last_active, o->timeouts.idle_ms);
         next = idle < next ? idle : next;
     }
     if (next > LARGE_SETTLE_MS && holds_large(c))
@@ -168,7 +169,7 @@ void dx__conn_on_timer(dx_conn *c) {
         dx__conn_class_of(c)->role->on_timeout(c);
         break;
     case PHASE_OPEN:
-        if (c->proto && dx_proto_get_state(c->proto) != DX_STATE_OPEN)
+        if (c->proto && dx_proto_get_state(c->proto) != DX_OPEN)
             dx__conn_end_abnormally(c, DX_ECLOSE_TIMEOUT, false); /* no answer to our close */
         else
             keepalive_tick(c);

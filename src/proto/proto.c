@@ -34,7 +34,7 @@ struct dx_proto {
     uint64_t msg_len;          /* sum of the fragment lengths announced so far */
     dx_frame_header frame;     /* the current frame's header */
     dx_side side;              /* server or client */
-    dx_proto_state state;      /* OPEN, CLOSING or CLOSED */
+    dx_ready_state state;      /* OPEN, CLOSING or CLOSED */
     dx_utf8_state utf8;        /* validator state across frames and reads */
 
     uint8_t rsv_allowed; /* RSV bits an extension negotiated */
@@ -55,6 +55,9 @@ struct dx_proto {
     uint8_t msg_opcode;  /* DX_OP_TEXT or DX_OP_BINARY */
     uint8_t msg_rsv;     /* RSV bits of the first frame */
     uint8_t ctrl_len;    /* control payload bytes gathered (<= 125) */
+
+    const uint8_t *close_reason; /* the reason DX_EV_CLOSE reported (ctrl[] or static) */
+    uint8_t close_reason_len;
 
     uint8_t hdr[DX_MAX_HEADER_LEN];       /* a header split across reads */
     uint8_t ctrl[DX_MAX_CONTROL_PAYLOAD]; /* the control frame's payload */
@@ -131,6 +134,8 @@ static int queue_close(dx_proto *p, uint16_t code, dx_span reason) {
 
 static void set_close_event(dx_proto *p, dx_event *ev, uint16_t code, dx_span reason, bool remote) {
     p->close_reported = true;
+    p->close_reason = reason.ptr;
+    p->close_reason_len = (uint8_t)reason.len;
     ev->type = DX_EV_CLOSE;
     ev->u.close.code = code;
     ev->u.close.reason = reason;
@@ -145,7 +150,7 @@ static void set_close_event(dx_proto *p, dx_event *ev, uint16_t code, dx_span re
  */
 static int fail(dx_proto *p, uint16_t code, const char *why, dx_event *ev) {
     dx_span reason = dx_span_cstr(why);
-    p->state = DX_STATE_CLOSED;
+    p->state = DX_CLOSED;
     if (!p->close_sent) {
         p->close_sent = true;
         int rc = queue_close(p, code, reason);
@@ -158,7 +163,7 @@ static int fail(dx_proto *p, uint16_t code, const char *why, dx_event *ev) {
 
 /* An automatic reply could not be queued: the connection cannot go on. */
 static int resource_fail(dx_proto *p, int rc) {
-    p->state = DX_STATE_CLOSED;
+    p->state = DX_CLOSED;
     return rc;
 }
 
@@ -225,7 +230,7 @@ static int data_chunk(dx_proto *p, uint8_t *chunk, size_t n, dx_event *ev) {
         if (p->frame.fin)
             p->msg_open = false;
     }
-    if (p->state != DX_STATE_OPEN)
+    if (p->state != DX_OPEN)
         return 0; /* §5.5.1: after our close, data is not processed */
     if (p->frame.masked && n) {
         dx_mask(chunk, n, p->frame.mask, p->key_pos);
@@ -259,7 +264,7 @@ static int control_end(dx_proto *p, dx_event *ev) {
     int rc;
     switch (p->frame.opcode) {
     case DX_OP_PING:
-        if (p->state != DX_STATE_OPEN)
+        if (p->state != DX_OPEN)
             return 0; /* we sent a close: no more pongs (§5.5.1) */
         /* A peer that keeps pinging but does not read our output would grow it
          * without bound. One pong may take the output past max_send_queue; a
@@ -273,7 +278,7 @@ static int control_end(dx_proto *p, dx_event *ev) {
         ev->u.ping = payload;
         return 0;
     case DX_OP_PONG:
-        if (p->state != DX_STATE_OPEN)
+        if (p->state != DX_OPEN)
             return 0;
         ev->type = DX_EV_PONG;
         ev->u.pong = payload;
@@ -295,7 +300,7 @@ static int control_end(dx_proto *p, dx_event *ev) {
             if (rc < 0)
                 return resource_fail(p, rc);
         }
-        p->state = DX_STATE_CLOSED;
+        p->state = DX_CLOSED;
         set_close_event(p, ev, code, reason, true);
         return 0;
     }
@@ -404,13 +409,13 @@ int dx_proto_recv(dx_proto *p, uint8_t *buf, size_t len, size_t *used, dx_event 
         return DX_EINVAL;
     ev->type = DX_EV_NONE;
     *used = 0;
-    if (p->state == DX_STATE_CLOSED) {
+    if (p->state == DX_CLOSED) {
         *used = len; /* after the close, everything is ignored */
         return 0;
     }
     size_t off = 0;
     int rc = 0;
-    while (rc == 0 && off < len && ev->type == DX_EV_NONE && p->state != DX_STATE_CLOSED) {
+    while (rc == 0 && off < len && ev->type == DX_EV_NONE && p->state != DX_CLOSED) {
         if (p->in_payload)
             rc = recv_payload(p, buf, len, &off, ev);
         else
@@ -426,7 +431,7 @@ int dx_proto_recv_eof(dx_proto *p, dx_event *ev) {
     ev->type = DX_EV_NONE;
     if (p->close_reported)
         return 0;
-    p->state = DX_STATE_CLOSED;
+    p->state = DX_CLOSED;
     dx_span none = {NULL, 0};
     set_close_event(p, ev, DX_CLOSE_ABNORMAL, none, false);
     return 0;
@@ -438,7 +443,7 @@ int dx_proto_recv_eof(dx_proto *p, dx_event *ev) {
 static int check_send(const dx_proto *p, dx_opcode op) {
     if (op != DX_OP_CONT && op != DX_OP_TEXT && op != DX_OP_BINARY)
         return DX_EINVAL;
-    if (p->state != DX_STATE_OPEN)
+    if (p->state != DX_OPEN)
         return DX_ESTATE; /* §5.5.1: no data frames after a close */
     if (op == DX_OP_CONT ? !p->send_msg_open : p->send_msg_open)
         return DX_ESTATE; /* §5.4: fragments of one message, in order */
@@ -523,7 +528,7 @@ int dx_proto_send_shared(dx_proto *p, dx_shared *frame, size_t off, size_t len) 
 static int send_control(dx_proto *p, dx_opcode op, dx_span payload) {
     if (!p || (!payload.ptr && payload.len) || payload.len > DX_MAX_CONTROL_PAYLOAD)
         return DX_EINVAL;
-    if (p->state != DX_STATE_OPEN)
+    if (p->state != DX_OPEN)
         return DX_ESTATE;
     if (!fits_send_queue(p, payload.len))
         return DX_ELIMIT;
@@ -545,13 +550,13 @@ int dx_proto_close(dx_proto *p, uint16_t code, dx_span reason) {
         return DX_EINVAL;
     if (reason.len > DX_MAX_CLOSE_REASON || !dx_utf8_valid(reason.ptr, reason.len))
         return DX_EINVAL;
-    if (p->state != DX_STATE_OPEN)
+    if (p->state != DX_OPEN)
         return DX_ESTATE;
     int rc = queue_close(p, code, reason);
     if (rc < 0)
         return rc;
     p->close_sent = true;
-    p->state = DX_STATE_CLOSING;
+    p->state = DX_CLOSING;
     return 0;
 }
 
@@ -582,7 +587,7 @@ int dx_proto_create(dx_proto **out, const dx_proto_config *cfg) {
     p->alloc = a;
     p->random = cfg->random ? cfg->random : dx_random_default();
     p->side = cfg->side;
-    p->state = DX_STATE_OPEN;
+    p->state = DX_OPEN;
     p->rsv_allowed = cfg->rsv_allowed;
     p->limits.max_frame = cfg->limits.max_frame ? cfg->limits.max_frame : DX_DEFAULT_MAX_FRAME;
     p->limits.max_message =
@@ -629,19 +634,23 @@ bool dx_proto_wants_write(const dx_proto *p) {
     return out_pending(p) > 0;
 }
 
-dx_proto_state dx_proto_get_state(const dx_proto *p) {
+dx_ready_state dx_proto_get_state(const dx_proto *p) {
     return p->state;
 }
 
 bool dx_proto_is_idle(const dx_proto *p) {
-    return p->state == DX_STATE_OPEN && out_pending(p) == 0 && !p->in_payload && p->hdr_have == 0 &&
+    return p->state == DX_OPEN && out_pending(p) == 0 && !p->in_payload && p->hdr_have == 0 &&
            !p->msg_open && !p->send_msg_open;
 }
 
 bool dx_proto_is_done(const dx_proto *p) {
-    return p->state == DX_STATE_CLOSED && out_pending(p) == 0;
+    return p->state == DX_CLOSED && out_pending(p) == 0;
 }
 
 dx_side dx_proto_side(const dx_proto *p) {
     return p->side;
+}
+
+dx_span dx_proto_close_reason(const dx_proto *p) {
+    return p ? (dx_span){p->close_reason, p->close_reason_len} : (dx_span){0};
 }

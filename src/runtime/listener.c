@@ -34,12 +34,12 @@ struct dx_listener {
 };
 
 static void accept_stream(dx_listener *l, int fd) {
-    dx_stream *s = dx__stream_new(l->alloc, NULL, &l->stream);
+    dx_stream *s = dx__stream_new(l->loop, l->alloc, NULL, &l->stream);
     if (!s) {
         dx__sock_close(fd);
         return;
     }
-    if (dx__stream_init_idle(s, l->loop, fd, l->tls, s->cls, NULL) != 0) {
+    if (dx__stream_init_idle(s, l->loop, fd, l->tls, s->cls, NULL, l->alloc) != 0) {
         dx__stream_delete(s);
         return;
     }

@@ -141,7 +141,7 @@ int dx_loop_run_once(dx_loop *l, int timeout_ms) {
         n = 0;
     }
     l->now = clock_ms();
-    uint64_t seq_mark = l->timers.next_seq; /* timers started from here on wait */
+    uint64_t seq_mark = l->timers.next_seq + 1; /* timers started from here on wait */
     dispatch_io(l, n);
     dx__timer_heap_run(&l->timers, l->now, seq_mark);
     dx__wakeup_run_posts(l);

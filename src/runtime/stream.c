@@ -1,8 +1,8 @@
 /*
  * The stream: reading into the loop's shared buffer, writing a segment queue with
  * one writev per loop iteration, backpressure, pause, half-close, close and linger,
- * the timer, and the end (include/duplex/stream.h). Connecting is stream_connect.c,
- * TLS stream_tls.c, listening listener.c.
+ * the timer, and the end (include/duplex/stream.h). Setting up is stream_open.c,
+ * connecting stream_connect.c, TLS stream_tls.c, listening listener.c.
  *
  * What the stream layer keeps per loop (dx_loop_data under stream_key): the 64 KiB
  * read buffer every stream of the loop shares (and one for TLS ciphertext), the list
@@ -69,50 +69,6 @@ static const dx_stream_options *opts_of(const dx_stream *s) {
     return &s->cls->opts;
 }
 
-/* ---- options ----------------------------------------------------------------- */
-
-void dx__stream_class_init(dx__stream_class *cls, const dx_stream_callbacks *cb,
-                           const dx_stream_options *opts, void (*release)(dx_stream *s)) {
-    static const dx_stream_options zero;
-    memset(cls, 0, sizeof(*cls));
-    if (cb)
-        cls->cb = *cb;
-    cls->opts = opts ? *opts : zero;
-    if (!cls->opts.max_buffered)
-        cls->opts.max_buffered = DX_DEFAULT_MAX_BUFFERED;
-    if (!cls->opts.low_water)
-        cls->opts.low_water = DX_DEFAULT_LOW_WATER;
-    if (cls->opts.low_water > cls->opts.max_buffered)
-        cls->opts.low_water = cls->opts.max_buffered;
-    if (!cls->opts.linger_ms)
-        cls->opts.linger_ms = DX_DEFAULT_LINGER_MS;
-    cls->release = release;
-}
-
-/* A stream of the public API and the class it owns. */
-typedef struct pub_stream {
-    dx_stream s; /* first: the stream is the allocation */
-    dx__stream_class cls;
-    const dx_allocator *alloc;
-} pub_stream;
-
-void dx__stream_delete(dx_stream *s) {
-    pub_stream *p = (pub_stream *)s;
-    dx__free(p->alloc, p, sizeof(*p));
-}
-
-dx_stream *dx__stream_new(const dx_allocator *a, const dx_stream_callbacks *cb,
-                          const dx_stream_options *opts) {
-    a = dx__allocator_or_default(a);
-    pub_stream *p = dx__calloc(a, sizeof(*p));
-    if (!p)
-        return NULL;
-    p->alloc = a;
-    dx__stream_class_init(&p->cls, cb, opts, dx__stream_delete);
-    p->s.cls = &p->cls;
-    return &p->s;
-}
-
 /* ---- the flush list and the watcher ----------------------------------------------- */
 
 static void flush_hook(dx_loop *l, dx_hook *h, void *user);
@@ -120,7 +76,7 @@ static void flush_hook(dx_loop *l, dx_hook *h, void *user);
 void dx__stream_want_flush(dx_stream *s) {
     if (s->on_flush_list || s->state == ST_DEAD)
         return;
-    stream_loop *sl = loop_state(s->loop);
+    stream_loop *sl = loop_state(dx__stream_loop(s));
     s->on_flush_list = true;
     s->prev = NULL;
     s->next = sl->flush_head;
@@ -129,7 +85,7 @@ void dx__stream_want_flush(dx_stream *s) {
     sl->flush_head = s;
     if (!sl->flush_hook.active) {
         dx_hook_init(&sl->flush_hook, flush_hook, sl);
-        dx_hook_start(s->loop, &sl->flush_hook);
+        dx_hook_start(dx__stream_loop(s), &sl->flush_hook);
     }
 }
 
@@ -139,7 +95,7 @@ static void unlist_flush(dx_stream *s) {
     if (s->prev)
         s->prev->next = s->next;
     else
-        loop_state(s->loop)->flush_head = s->next;
+        loop_state(dx__stream_loop(s))->flush_head = s->next;
     if (s->next)
         s->next->prev = s->prev;
     s->next = s->prev = NULL;
@@ -186,11 +142,11 @@ void dx__stream_update_io(dx_stream *s) {
         return;
     int rc = 0;
     if (!want)
-        dx_io_stop(s->loop, &s->io);
+        dx_io_stop(dx__stream_loop(s), &s->io);
     else if (!s->io_events)
-        rc = dx_io_start(s->loop, &s->io, want);
+        rc = dx_io_start(dx__stream_loop(s), &s->io, want);
     else
-        rc = dx_io_modify(s->loop, &s->io, want);
+        rc = dx_io_modify(dx__stream_loop(s), &s->io, want);
     if (rc == 0)
         s->io_events = (uint8_t)want;
 }
@@ -203,7 +159,7 @@ static void free_internals(dx_stream *s) {
     dx__tls_conn_destroy(s->tls);
     s->tls = NULL;
     dx_outq_deinit(&s->out);
-    if (s->in)
+    if (dx__stream_kept(s))
         dx__free(a, s->in, sizeof(dx__kept) + s->in->cap);
     s->in = NULL;
 }
@@ -239,15 +195,15 @@ static void finish(dx_stream *s, int err) {
     if (!s->error)
         s->error = err;
     s->state = ST_DEAD;
-    dx_io_close(s->loop, &s->io); /* closes the socket too */
+    dx_io_close(dx__stream_loop(s), &s->io); /* closes the socket too */
     s->io_events = 0;
-    dx_timer_stop(s->loop, &s->timer);
+    dx_timer_stop(dx__stream_loop(s), &s->timer);
     unlist_flush(s);
     dx__connect_cancel(s); /* freed with the rest: the owner may ask the proxy's status */
-    stream_loop *sl = loop_state(s->loop);
+    stream_loop *sl = loop_state(dx__stream_loop(s));
     s->next = sl->dead_head;
     sl->dead_head = s;
-    queue_reap(sl, s->loop);
+    queue_reap(sl, dx__stream_loop(s));
     if (s->cls->cb.on_close)
         s->cls->cb.on_close(s, s->error, s->user);
 }
@@ -295,7 +251,7 @@ void dx_stream_close(dx_stream *s, dx_stream_close_mode how) {
     s->paused = false;
     s->owner_timer = false;
     /* writing the rest and waiting for the peer are bounded together */
-    dx_timer_start(s->loop, &s->timer, opts_of(s)->linger_ms);
+    dx_timer_start(dx__stream_loop(s), &s->timer, opts_of(s)->linger_ms);
     dx__stream_want_flush(s);
 }
 
@@ -467,7 +423,7 @@ static void drop_kept(dx_stream *s, size_t n) {
  * and again while it consumes some (it may take them a piece at a time); keep what it
  * leaves when it stops: it needs more input, or it paused. */
 static void offer(dx_stream *s, uint8_t *p, size_t len) {
-    bool from_kept = s->in && p == s->in->data;
+    bool from_kept = dx__stream_kept(s) && p == s->in->data;
     size_t off = 0;
     while (off < len && !s->paused) {
         size_t used =
@@ -496,12 +452,12 @@ static void report_eof(dx_stream *s) {
 }
 
 static bool has_kept(const dx_stream *s) {
-    return s->in && s->in->len;
+    return dx__stream_kept(s) && s->in->len;
 }
 
 static void deliver_kept(dx_stream *s) {
     s->redeliver = false;
-    if (s->in)
+    if (dx__stream_kept(s))
         offer(s, s->in->data, s->in->len);
     /* then the end, even when the owner left bytes it can do nothing with now */
     if (s->eof && !s->eof_reported && s->state == ST_OPEN && !s->paused)
@@ -509,7 +465,7 @@ static void deliver_kept(dx_stream *s) {
 }
 
 static ssize_t read_some(dx_stream *s, uint8_t **buf) {
-    stream_loop *sl = loop_state(s->loop);
+    stream_loop *sl = loop_state(dx__stream_loop(s));
     if (!sl->read_buf && !(sl->read_buf = dx__alloc(sl->alloc, READ_BUFFER)))
         return DX_ENOMEM;
     *buf = sl->read_buf;
@@ -520,8 +476,6 @@ static ssize_t read_some(dx_stream *s, uint8_t **buf) {
     s->tls_more = false;
     return dx__stream_tls_read(s, sl->read_buf, READ_BUFFER, sl->cipher_buf);
 }
-
-static void become_open(dx_stream *s);
 
 static void peer_finished(dx_stream *s) {
     s->eof = true;
@@ -571,7 +525,7 @@ static void on_readable(dx_stream *s) {
     uint8_t *buf;
     ssize_t n = read_some(s, &buf);
     if (s->state == ST_HANDSHAKE && s->tls && dx__tls_is_established(s->tls))
-        become_open(s);
+        dx__stream_become_open(s);
     if (n == DX_EINCOMPLETE || s->state == ST_DEAD)
         return;
     if (n < 0) {
@@ -609,13 +563,12 @@ static void on_io(dx_io *w, unsigned events, void *user) {
         on_readable(s);
 }
 
-/* ---- opening ---------------------------------------------------------------------- */
+/* ---- opening and the timer ------------------------------------------------------- */
 
-static void become_open(dx_stream *s) {
+void dx__stream_become_open(dx_stream *s) {
     s->state = ST_OPEN;
     if (!s->owner_timer)
-        dx_timer_stop(s->loop, &s->timer); /* the connect bound is over */
-    dx__connect_free(s);
+        dx_timer_stop(dx__stream_loop(s), &s->timer); /* the connect bound is over */
     dx__stream_update_io(s);
     if (dx_outq_len(&s->out))
         dx__stream_want_flush(s); /* written before it opened */
@@ -625,33 +578,6 @@ static void become_open(dx_stream *s) {
     }
     if (s->cls->cb.on_open)
         s->cls->cb.on_open(s, s->user);
-}
-
-void dx__stream_connected(dx_stream *s) {
-    dx__sock_nodelay(s->io.fd);
-    dx__sock_sndbuf(s->io.fd, opts_of(s)->sndbuf);
-    dx_tls_ctx *ctx = dx__connect_tls(s);
-    if (!ctx) {
-        become_open(s);
-        return;
-    }
-    int rc = dx__tls_conn_create(&s->tls, ctx, dx__connect_server_name(s), dx__connect_port(s));
-    if (rc == 0) {
-        s->state = ST_HANDSHAKE;
-        rc = dx__tls_handshake(s->tls); /* the ClientHello */
-        if (rc == DX_EINCOMPLETE)
-            rc = 0;
-    }
-    if (rc < 0) {
-        finish(s, rc);
-        return;
-    }
-    if (dx__tls_is_established(s->tls)) { /* cannot happen before the peer answers */
-        become_open(s);
-        return;
-    }
-    dx__stream_want_flush(s);
-    dx__stream_update_io(s);
 }
 
 static void on_timer(dx_timer *t, void *user) {
@@ -673,12 +599,12 @@ static void on_timer(dx_timer *t, void *user) {
 }
 
 /* What every set-up shares. */
-static int init_common(dx_stream *s, dx_loop *loop, int fd, const dx__stream_class *cls, void *user,
-                       const dx_allocator *a) {
+int dx__stream_init_common(dx_stream *s, dx_loop *loop, int fd, const dx__stream_class *cls,
+                           void *user, const dx_allocator *a) {
     if (!loop_state_make(loop))
         return DX_ENOMEM;
-    s->loop = loop;
-    s->cls = cls;
+    s->cls = cls; /* the loop is the class's (cls->loop == @loop) */
+    (void)loop;
     s->user = user;
     dx_outq_init(&s->out, a ? a : dx_loop_allocator(loop));
     dx_io_init(&s->io, fd, on_io, s);
@@ -686,99 +612,6 @@ static int init_common(dx_stream *s, dx_loop *loop, int fd, const dx__stream_cla
         dx__sock_sndbuf(fd, cls->opts.sndbuf);
     dx_timer_init(&s->timer, on_timer, s);
     return 0;
-}
-
-static int init_accepted(dx_stream *s, dx_loop *loop, int fd, dx_tls_ctx *tls,
-                         const dx__stream_class *cls, void *user) {
-    int rc = init_common(s, loop, fd, cls, user, NULL);
-    if (rc == 0 && tls)
-        rc = dx__tls_conn_create(&s->tls, tls, NULL, 0);
-    if (rc < 0) {
-        dx__sock_close(fd);
-        s->io.fd = -1;
-        return rc;
-    }
-    s->state = tls ? ST_HANDSHAKE : ST_NEW;
-    return 0;
-}
-
-/* Start reading: plain streams open at once, TLS ones once the handshake is done.
- * Returns 0 or -errno (epoll) with nothing started. */
-static int start_reading(dx_stream *s) {
-    int rc = dx_io_start(s->loop, &s->io, DX_IO_READ);
-    if (rc < 0)
-        return rc;
-    s->started = true;
-    s->io_events = DX_IO_READ;
-    if (!s->tls)
-        become_open(s);
-    return 0;
-}
-
-int dx__stream_init_idle(dx_stream *s, dx_loop *loop, int fd, dx_tls_ctx *tls,
-                         const dx__stream_class *cls, void *user) {
-    return init_accepted(s, loop, fd, tls, cls, user);
-}
-
-int dx__stream_init_accepted(dx_stream *s, dx_loop *loop, int fd, dx_tls_ctx *tls,
-                             const dx__stream_class *cls, void *user) {
-    int rc = init_accepted(s, loop, fd, tls, cls, user);
-    if (rc == 0 && (rc = start_reading(s)) < 0) {
-        dx__tls_conn_destroy(s->tls);
-        s->tls = NULL;
-        dx_io_close(loop, &s->io);
-    }
-    return rc;
-}
-
-int dx_stream_start(dx_stream *s, const dx_stream_callbacks *cb, void *user) {
-    if (!s || !cb)
-        return DX_EINVAL;
-    if (s->started || s->state == ST_DEAD)
-        return DX_ESTATE;
-    /* a public accepted stream owns its class (listener.c): its callbacks go there */
-    dx__stream_class *cls = (dx__stream_class *)s->cls;
-    cls->cb = *cb;
-    s->user = user;
-    int rc = start_reading(s);
-    if (rc < 0)
-        finish(s, rc);
-    return rc;
-}
-
-int dx__stream_init_unconnected(dx_stream *s, dx_loop *loop, const dx__stream_class *cls,
-                                void *user, const dx_allocator *a) {
-    int rc = init_common(s, loop, -1, cls, user, a);
-    if (rc == 0)
-        s->started = true; /* owned: nothing to start later */
-    return rc;
-}
-
-int dx__stream_connect(dx_stream *s, const dx_connect_options *o) {
-    if (s->state != ST_NEW || s->io.fd >= 0)
-        return DX_ESTATE;
-    s->state = ST_CONNECTING;
-    int rc = dx__connect_start(s, o);
-    if (rc < 0) {
-        dx__connect_free(s);
-        s->state = ST_NEW;
-        return rc;
-    }
-    uint32_t t = o->timeout_ms ? o->timeout_ms : DX_DEFAULT_CONNECT_TIMEOUT_MS;
-    s->owner_timer = false;
-    if (t != DX_NEVER)
-        dx_timer_start(s->loop, &s->timer, t);
-    else
-        dx_timer_stop(s->loop, &s->timer);
-    return 0;
-}
-
-int dx__stream_init_connect(dx_stream *s, dx_loop *loop, const dx_connect_options *o,
-                            const dx__stream_class *cls, void *user) {
-    int rc = dx__stream_init_unconnected(s, loop, cls, user, o->allocator);
-    if (rc == 0 && (rc = dx__stream_connect(s, o)) < 0)
-        dx_outq_deinit(&s->out);
-    return rc;
 }
 
 int dx__stream_send_now(dx_stream *s, const dx_span *v, size_t n) {
@@ -830,11 +663,11 @@ void dx_stream_set_timeout(dx_stream *s, uint32_t ms) {
         return;
     if (ms == DX_NEVER) {
         s->owner_timer = false;
-        dx_timer_stop(s->loop, &s->timer);
+        dx_timer_stop(dx__stream_loop(s), &s->timer);
         return;
     }
     s->owner_timer = true;
-    dx_timer_start(s->loop, &s->timer, ms);
+    dx_timer_start(dx__stream_loop(s), &s->timer, ms);
 }
 
 bool dx_stream_is_open(const dx_stream *s) {
@@ -870,14 +703,14 @@ void dx_stream_set_user(dx_stream *s, void *user) {
 }
 
 dx_loop *dx_stream_loop(const dx_stream *s) {
-    return s->loop;
+    return dx__stream_loop(s);
 }
 
 void dx_stream_trim(dx_stream *s) {
     if (!s || s->state == ST_DEAD)
         return;
     dx_outq_trim(&s->out);
-    if (s->in && !s->in->len) {
+    if (dx__stream_kept(s) && !s->in->len) {
         dx__free(alloc_of(s), s->in, sizeof(dx__kept) + s->in->cap);
         s->in = NULL;
     }

@@ -40,7 +40,8 @@ struct dx__connect {
     dx_http_scan scan; /* the proxy's answer */
     uint8_t *answer;   /* its bytes so far (PROXY_HEAD_MAX + a read) */
     size_t answer_len;
-    int proxy_status; /* what the proxy answered, when it refused */
+    size_t tunnel_from; /* where the server's bytes start in answer, once tunnelled */
+    int proxy_status;   /* what the proxy answered, when it refused */
 };
 
 static const dx_allocator *alloc_of(const dx_stream *s) {
@@ -151,7 +152,8 @@ static void begin(dx_defer *d, void *user) {
         on_resolved(res, 0, s);
         return;
     }
-    int rc = dx__resolve_start(s->loop, alloc_of(s), host, port, on_resolved, s, &c->resolving);
+    int rc = dx__resolve_start(dx__stream_loop(s), alloc_of(s), host, port, on_resolved, s,
+                               &c->resolving);
     if (rc < 0)
         dx__stream_fail(s, rc);
 }
@@ -190,12 +192,9 @@ static void on_proxy_readable(dx_stream *s) {
         dx__stream_fail(s, DX_EPROXY);
         return;
     }
-    /* the tunnel is up: what came after the head is already the server's */
-    if (c->answer_len > head_len &&
-        dx__stream_keep(s, c->answer + head_len, c->answer_len - head_len) != 0) {
-        dx__stream_fail(s, DX_ENOMEM);
-        return;
-    }
+    /* the tunnel is up: what came after the head is already the server's (kept once
+     * the connect state is gone, dx__connect_done) */
+    c->tunnel_from = head_len;
     dx__stream_connected(s);
 }
 
@@ -205,7 +204,7 @@ void dx__connect_on_io(dx_stream *s, unsigned events) {
         int err = dx__sock_error(s->io.fd);
         if (err) {
             c->last_err = err;
-            dx_io_close(s->loop, &s->io);
+            dx_io_close(dx__stream_loop(s), &s->io);
             s->io_events = 0;
             s->want_write = false;
             try_next_address(s);
@@ -244,6 +243,7 @@ int dx__connect_start(dx_stream *s, const dx_connect_options *o) {
     if (!c)
         return DX_ENOMEM;
     s->connect = c;
+    s->has_connect = true;
     c->port = o->port;
     if ((o->host && !(c->host = copy_str(a, o->host))) ||
         (o->unix_path && !(c->unix_path = copy_str(a, o->unix_path))) ||
@@ -263,11 +263,11 @@ int dx__connect_start(dx_stream *s, const dx_connect_options *o) {
     }
     if (o->tls)
         c->tls = dx_tls_ctx_ref(o->tls);
-    return dx_loop_defer(s->loop, &c->begin, begin, s);
+    return dx_loop_defer(dx__stream_loop(s), &c->begin, begin, s);
 }
 
 void dx__connect_cancel(dx_stream *s) {
-    struct dx__connect *c = s->connect;
+    struct dx__connect *c = s->has_connect ? s->connect : NULL;
     if (!c)
         return;
     dx__resolve_cancel(c->resolving);
@@ -275,7 +275,7 @@ void dx__connect_cancel(dx_stream *s) {
 }
 
 void dx__connect_free(dx_stream *s) {
-    struct dx__connect *c = s->connect;
+    struct dx__connect *c = s->has_connect ? s->connect : NULL;
     if (!c)
         return;
     const dx_allocator *a = alloc_of(s);
@@ -290,6 +290,23 @@ void dx__connect_free(dx_stream *s) {
     dx_tls_ctx_release(c->tls);
     dx__free(a, c, sizeof(*c));
     s->connect = NULL;
+    s->has_connect = false;
+}
+
+int dx__connect_done(dx_stream *s) {
+    struct dx__connect *c = s->has_connect ? s->connect : NULL;
+    if (!c)
+        return 0;
+    uint8_t *answer = c->answer;
+    size_t from = c->tunnel_from, len = c->answer_len;
+    c->answer = NULL; /* kept alive through the free */
+    dx__connect_free(s);
+    int rc = 0;
+    if (answer && len > from)
+        rc = dx__stream_keep(s, answer + from, len - from);
+    if (answer)
+        dx__free(alloc_of(s), answer, PROXY_HEAD_MAX * 2);
+    return rc;
 }
 
 const char *dx__connect_server_name(const dx_stream *s) {
@@ -302,18 +319,18 @@ uint16_t dx__connect_port(const dx_stream *s) {
 }
 
 dx_tls_ctx *dx__connect_tls(const dx_stream *s) {
-    return s->connect ? s->connect->tls : NULL;
+    return s->has_connect ? s->connect->tls : NULL;
 }
 
 int dx__connect_proxy_status(const dx_stream *s) {
-    return s->connect ? s->connect->proxy_status : 0;
+    return s->has_connect ? s->connect->proxy_status : 0;
 }
 
 int dx_stream_connect(dx_stream **out, dx_loop *loop, const dx_connect_options *opts,
                       const dx_stream_callbacks *cb, void *user) {
     if (!out || !loop || !opts || !cb)
         return DX_EINVAL;
-    dx_stream *s = dx__stream_new(opts->allocator, cb, &opts->stream);
+    dx_stream *s = dx__stream_new(loop, opts->allocator, cb, &opts->stream);
     if (!s)
         return DX_ENOMEM;
     int rc = dx__stream_init_connect(s, loop, opts, s->cls, user);

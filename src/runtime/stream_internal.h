@@ -1,8 +1,8 @@
 /*
  * The stream layer's private state (stream.h), shared by stream.c (reading, writing,
- * closing), stream_tls.c (the TLS glue), stream_connect.c (resolve, connect, proxy),
- * listener.c (listen, accept), and the layers that embed a stream in an object of
- * their own (the WebSocket connection). Not installed.
+ * closing), stream_open.c (setting up), stream_tls.c (the TLS glue), stream_connect.c
+ * (resolve, connect, proxy), listener.c (listen, accept), and the layers that embed a
+ * stream in an object of their own (the WebSocket connection). Not installed.
  */
 #ifndef DX_RUNTIME_STREAM_INTERNAL_H
 #define DX_RUNTIME_STREAM_INTERNAL_H
@@ -20,6 +20,7 @@ struct dx__connect;
  * per owner (a server, a client configuration) and may put it first in a class of
  * its own. */
 typedef struct dx__stream_class {
+    dx_loop *loop;                 /* every stream of the family lives on it */
     dx_stream_callbacks cb;        /* the owner's */
     dx_stream_options opts;        /* defaults filled in */
     void (*release)(dx_stream *s); /* free what holds @s: called at the end of the
@@ -43,64 +44,78 @@ typedef struct dx__kept {
 } dx__kept;
 
 struct dx_stream {
-    dx_io io;       /* the socket's watcher; its fd is the socket */
-    dx_timer timer; /* the owner's timeout, the connect bound, linger */
-    dx_outq out;    /* what is left to write, in order */
-    dx_loop *loop;
-    const dx__stream_class *cls; /* callbacks, options, release */
+    dx_io io;                    /* the socket's watcher; its fd is the socket */
+    dx_timer timer;              /* the owner's timeout, the connect bound, linger */
+    dx_outq out;                 /* what is left to write, in order */
+    const dx__stream_class *cls; /* the loop, callbacks, options, release */
     void *user;                  /* the owner's */
     dx_stream *next;             /* the loop's flush list; once dead, its reaping list */
     dx_stream *prev;             /* the loop's flush list */
-    dx__kept *in;                /* input kept for the next on_data */
-    struct dx_tls_conn *tls;     /* every byte goes through it when set */
-    struct dx__connect *connect; /* while connecting (stream_connect.c) */
-    int error;                   /* why it failed: on_close's @err */
-    uint8_t state;               /* dx__stream_state */
-    uint8_t io_events;           /* DX_IO_* the watcher asks for */
-    uint8_t close_mode;          /* dx_stream_close_mode, once ST_CLOSING */
-    bool started : 1;            /* accepted and given its callbacks */
-    bool paused : 1;             /* dx_stream_pause */
-    bool on_flush_list : 1;      /* in the loop's flush list */
-    bool drain_wanted : 1;       /* went above low_water, or a write was refused */
-    bool eof : 1;                /* the peer finished sending */
-    bool eof_reported : 1;       /* on_eof ran (after the bytes before the end) */
-    bool shut_wanted : 1;        /* dx_stream_shutdown: FIN once the output is out */
-    bool shut_done : 1;          /* our FIN went out */
-    bool owner_timer : 1;        /* the timer is the owner's (dx_stream_set_timeout) */
-    bool tls_more : 1;           /* TLS holds decrypted bytes epoll cannot see */
-    bool redeliver : 1;          /* kept input waits to be offered again (resume) */
-    bool want_write : 1;         /* connecting: waiting for writability */
-    bool lingering : 1;          /* closing: the output is out, now waiting for the peer */
-    bool eof_watch : 1;          /* paused, but a peer that leaves is reported at once */
-    bool peeked : 1;             /* eof_watch: bytes are there; stop watching till resume */
+    union {
+        dx__kept *in;                /* input kept for the next on_data (once connected) */
+        struct dx__connect *connect; /* while ST_CONNECTING (stream_connect.c) */
+    };
+    struct dx_tls_conn *tls; /* every byte goes through it when set */
+    int error;               /* why it failed: on_close's @err */
+    uint8_t state;           /* dx__stream_state */
+    uint8_t io_events;       /* DX_IO_* the watcher asks for */
+    uint8_t close_mode;      /* dx_stream_close_mode, once ST_CLOSING */
+    bool started : 1;        /* accepted and given its callbacks */
+    bool paused : 1;         /* dx_stream_pause */
+    bool on_flush_list : 1;  /* in the loop's flush list */
+    bool drain_wanted : 1;   /* went above low_water, or a write was refused */
+    bool eof : 1;            /* the peer finished sending */
+    bool eof_reported : 1;   /* on_eof ran (after the bytes before the end) */
+    bool shut_wanted : 1;    /* dx_stream_shutdown: FIN once the output is out */
+    bool shut_done : 1;      /* our FIN went out */
+    bool owner_timer : 1;    /* the timer is the owner's (dx_stream_set_timeout) */
+    bool tls_more : 1;       /* TLS holds decrypted bytes epoll cannot see */
+    bool redeliver : 1;      /* kept input waits to be offered again (resume) */
+    bool want_write : 1;     /* connecting: waiting for writability */
+    bool lingering : 1;      /* closing: the output is out, now waiting for the peer */
+    bool eof_watch : 1;      /* paused, but a peer that leaves is reported at once */
+    bool peeked : 1;         /* eof_watch: bytes are there; stop watching till resume */
+    bool has_connect : 1;    /* the union holds connect, not in (from connect to open) */
 };
 
 /* A stream of the public API: it owns its memory and its class (an accepted stream
  * gets its callbacks later, from dx_stream_start). Not set up yet: pass it, with its
  * own s->cls, to a dx__stream_init_*; dx__stream_delete frees one that failed to set
  * up. NULL when out of memory. */
-dx_stream *dx__stream_new(const dx_allocator *a, const dx_stream_callbacks *cb,
+dx_stream *dx__stream_new(dx_loop *loop, const dx_allocator *a, const dx_stream_callbacks *cb,
                           const dx_stream_options *opts);
 void dx__stream_delete(dx_stream *s);
 
-/* Fill @cls from the owner's @cb (NULL: none) and @opts (NULL: defaults). */
-void dx__stream_class_init(dx__stream_class *cls, const dx_stream_callbacks *cb,
+/* Fill @cls for streams on @loop from the owner's @cb (NULL: none) and @opts (NULL:
+ * defaults). */
+void dx__stream_class_init(dx__stream_class *cls, dx_loop *loop, const dx_stream_callbacks *cb,
                            const dx_stream_options *opts, void (*release)(dx_stream *s));
+
+/* The kept input (NULL while the union holds the connect state). */
+static inline dx__kept *dx__stream_kept(const dx_stream *s) {
+    return s->has_connect ? NULL : s->in;
+}
+
+/* The loop @s lives on. */
+static inline dx_loop *dx__stream_loop(const dx_stream *s) {
+    return s->cls->loop;
+}
 
 /*
  * Set up @s (zeroed by the caller, who owns its memory: cls->release gives it back)
  * on @loop for the accepted socket @fd; with @tls (a server context) it speaks TLS.
+ * Its buffers come from @a (NULL: the loop's allocator).
  * It reads from now on: on_open follows (at once for plain TCP, before this returns;
  * after the handshake for TLS). Returns 0 or a negative code (epoll, memory), after
  * which @fd is closed and @s is not set up.
  */
 int dx__stream_init_accepted(dx_stream *s, dx_loop *loop, int fd, dx_tls_ctx *tls,
-                             const dx__stream_class *cls, void *user);
+                             const dx__stream_class *cls, void *user, const dx_allocator *a);
 
 /* Set up @s as an accepted stream that is not started yet (dx_stream_start starts
  * it): the public listener's streams. Same returns. */
 int dx__stream_init_idle(dx_stream *s, dx_loop *loop, int fd, dx_tls_ctx *tls,
-                         const dx__stream_class *cls, void *user);
+                         const dx__stream_class *cls, void *user, const dx_allocator *a);
 
 /*
  * Set up @s (zeroed, the caller's memory) and start connecting as @o says (copied).
@@ -144,6 +159,15 @@ static inline void dx__stream_watch_eof(dx_stream *s, bool on) {
  * an abort). */
 void dx__stream_flush_now(dx_stream *s);
 
+/* What every set-up shares (stream.c): the loop's stream state, the watcher and the
+ * timer on @fd (-1: none yet), the queue's allocator @a (NULL: the loop's). Returns
+ * 0 or DX_ENOMEM. */
+int dx__stream_init_common(dx_stream *s, dx_loop *loop, int fd, const dx__stream_class *cls,
+                           void *user, const dx_allocator *a);
+
+/* The stream is up: OPEN, and on_open (stream.c). */
+void dx__stream_become_open(dx_stream *s);
+
 /* Put @s on the loop's flush list: after appending to its queue (dx__stream_out)
  * directly, as the WebSocket layer does. */
 void dx__stream_want_flush(dx_stream *s);
@@ -156,8 +180,9 @@ static inline dx_outq *dx__stream_out(dx_stream *s) {
 /* Recompute the watcher's events (read unless paused; write while output waits). */
 void dx__stream_update_io(dx_stream *s);
 
-/* The stream is connected (stream_connect.c, at the end of connecting, with the
- * bytes a proxy sent after its answer already kept): start TLS, or open. */
+/* The stream is connected (stream_connect.c, at the end of connecting): start TLS, or
+ * open. The connect state is released here (the bytes a proxy sent after its answer
+ * become kept input). */
 void dx__stream_connected(dx_stream *s);
 
 /* End @s now with @err: no more callbacks but on_close. (dx_stream_abort for the
@@ -176,8 +201,11 @@ int dx__connect_start(dx_stream *s, const dx_connect_options *o);
 void dx__connect_on_io(dx_stream *s, unsigned events);
 /* Stop a lookup in progress (the stream ended). */
 void dx__connect_cancel(dx_stream *s);
-/* Free the connect state (at open, or when the stream is freed). */
+/* Free the connect state (when the stream is freed, or connecting failed to start). */
 void dx__connect_free(dx_stream *s);
+/* Connected: free the connect state, moving the bytes a proxy sent after its answer
+ * into kept input. Returns 0 or DX_ENOMEM. */
+int dx__connect_done(dx_stream *s);
 /* What TLS needs from the connect: the name to verify and the port. */
 const char *dx__connect_server_name(const dx_stream *s);
 uint16_t dx__connect_port(const dx_stream *s);

@@ -129,7 +129,7 @@ void dx__timer_heap_run(dx__timer_heap *h, uint64_t now, uint64_t seq_mark) {
      * young one skips no due timer. */
     while ((t = h->root) != NULL && t->deadline <= now && t->seq < seq_mark) {
         dx__timer_heap_remove(h, t);
-        t->active = false;
+        t->seq = 0;
         if (t->cb)
             t->cb(t, t->user); /* may start, stop or free any timer, t included */
     }
@@ -142,22 +142,21 @@ void dx_timer_init(dx_timer *t, dx_timer_cb cb, void *user) {
 }
 
 void dx_timer_start(dx_loop *l, dx_timer *t, uint64_t after_ms) {
-    if (t->active)
+    if (t->seq)
         dx__timer_heap_remove(&l->timers, t);
     uint64_t deadline = l->now + after_ms;
     t->deadline = deadline < l->now ? UINT64_MAX : deadline; /* saturate */
-    t->seq = l->timers.next_seq++;
-    t->active = true;
+    t->seq = ++l->timers.next_seq;                           /* never 0: 0 marks a stopped timer */
     dx__timer_heap_insert(&l->timers, t);
 }
 
 void dx_timer_stop(dx_loop *l, dx_timer *t) {
-    if (!t->active)
+    if (!t->seq)
         return;
     dx__timer_heap_remove(&l->timers, t);
-    t->active = false;
+    t->seq = 0;
 }
 
 bool dx_timer_is_active(const dx_timer *t) {
-    return t->active;
+    return t->seq != 0;
 }

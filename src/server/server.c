@@ -45,8 +45,10 @@ struct dx_server {
     dx_loop *loop;
     dx_listener *listener;     /* NULL once closed */
     uint16_t port;             /* the bound port (0 for Unix) */
-    const dx_allocator *alloc; /* the loop's: the server, its connections */
+    const dx_allocator *alloc; /* the server's and its connections' */
     dx_server_options opts;    /* copied */
+    dx_conn_callbacks cb;      /* copied: every connection's, on_upgrade and on_http */
+    void *user;                /* given to on_upgrade, on_http, and every connection */
     dx_conn_options conn_opts; /* opts.conn with defaults */
     dx__conn_class cls;        /* what every connection shares */
     dx_tls_ctx *tls;           /* wss, or NULL */
@@ -111,8 +113,8 @@ static void decide(dx_conn *c, dx_server *s) {
     if (!dx_http_header_has_token(hs->r->req.headers, hs->r->req.num_headers, "Upgrade",
                                   "websocket")) {
         hs->pending = PENDING_HTTP;
-        if (s->opts.on_http)
-            s->opts.on_http(c, &hs->r->req, s->opts.user);
+        if (s->cb.on_http)
+            s->cb.on_http(c, &hs->r->req, s->user);
         else
             refuse(c, DX_EHS_NO_UPGRADE);
         return;
@@ -130,8 +132,8 @@ static void decide(dx_conn *c, dx_server *s) {
                                            hs->r->pmd_answer, sizeof hs->r->pmd_answer, &n) == 0)
         hs->r->pmd = true;
     hs->pending = PENDING_UPGRADE;
-    if (s->opts.on_upgrade) {
-        s->opts.on_upgrade(c, &hs->r->ws, s->opts.user);
+    if (s->cb.on_upgrade) {
+        s->cb.on_upgrade(c, &hs->r->ws, s->user);
         return;
     }
     dx_accept_options accept = {0};
@@ -144,7 +146,7 @@ static void decide(dx_conn *c, dx_server *s) {
         refuse(c, rc);
         return;
     }
-    dx_conn_accept(c, &accept, s->opts.user);
+    dx_conn_accept(c, &accept, s->user);
 }
 
 /* The request head, read as it comes (the stream keeps what is not consumed), then
@@ -310,11 +312,6 @@ int dx_conn_respond(dx_conn *c, int status, const dx_http_header *headers, size_
     return rc;
 }
 
-int dx_conn_reject(dx_conn *c, int status, const dx_http_header *headers, size_t num_headers,
-                   dx_span body) {
-    return dx_conn_respond(c, status, headers, num_headers, body);
-}
-
 dx_server *dx_conn_server(const dx_conn *c) {
     return is_server_conn(c) ? c->owner : NULL;
 }
@@ -331,9 +328,9 @@ static void on_accepted(dx_listener *l, int fd, void *user) {
         dx__sock_close(fd);
         return;
     }
-    hs->scan.max_head = s->conn_opts.max_head;
+    hs->scan.max_head = s->conn_opts.limits.max_head;
     c->role_data = hs;
-    if (dx__conn_init_accepted(c, s->loop, fd, s->tls, &s->cls, s, s->opts.user) != 0) {
+    if (dx__conn_init_accepted(c, s->loop, fd, s->tls, &s->cls, s, s->user, s->alloc) != 0) {
         dx__free(s->alloc, hs, sizeof(*hs));
         dx__free(s->alloc, c, sizeof(*c));
         return;
@@ -378,10 +375,11 @@ static void free_server(dx_defer *d, void *user) {
     dx__free(s->alloc, s, sizeof(*s));
 }
 
-int dx_server_create(dx_server **out, dx_loop *loop, const dx_server_options *opts) {
+int dx_server_create(dx_server **out, dx_loop *loop, const dx_server_options *opts,
+                     const dx_conn_callbacks *cb, void *user) {
     if (!out || !loop || !opts)
         return DX_EINVAL;
-    const dx_allocator *a = dx_loop_allocator(loop);
+    const dx_allocator *a = opts->allocator ? opts->allocator : dx_loop_allocator(loop);
     dx_server *s = dx__calloc(a, sizeof(*s));
     if (!s)
         return DX_ENOMEM;
@@ -389,15 +387,20 @@ int dx_server_create(dx_server **out, dx_loop *loop, const dx_server_options *op
     s->alloc = a;
     s->opts = *opts;
     s->opts.host = s->opts.unix_path = NULL; /* the listener keeps what it needs */
-    dx__conn_options_resolve(&opts->conn, &s->conn_opts);
-    dx__conn_class_init(&s->cls, &server_role, &s->opts.callbacks, &s->conn_opts);
-    if (opts->deflate) {
-        s->deflate = *opts->deflate;
-        s->deflate_on = true;
-    }
-    s->opts.deflate = NULL; /* the copy above is what counts */
     s->opts.tls = NULL;
     s->opts.protocols = NULL;
+    if (cb)
+        s->cb = *cb;
+    s->user = user;
+    dx__conn_options_resolve(&opts->conn, &s->conn_opts);
+    const dx_deflate_config *deflate = opts->conn.compression.deflate;
+    if (deflate) {
+        s->deflate = *deflate;
+        s->deflate_on = true;
+    }
+    s->conn_opts.compression.deflate = s->deflate_on ? &s->deflate : NULL; /* our copy */
+    s->opts.conn.compression.deflate = NULL;
+    dx__conn_class_init(&s->cls, loop, &server_role, &s->cb, &s->conn_opts);
     char offer[160];
     size_t offer_len;
     int rc = DX_EINVAL; /* window bits or levels out of range */
@@ -440,10 +443,12 @@ size_t dx_server_connections(const dx_server *s) {
     return s->num_conns;
 }
 
-long dx_server_broadcast(dx_server *s, dx_prepared *m) {
+int dx_server_broadcast(dx_server *s, dx_prepared *m, size_t *sent) {
+    if (sent)
+        *sent = 0;
     if (!s || !m)
         return DX_EINVAL;
-    long count = 0;
+    size_t count = 0;
     int failure = 0;
     dx_conn *next;
     for (dx_conn *c = s->conns; c; c = next) {
@@ -456,7 +461,9 @@ long dx_server_broadcast(dx_server *s, dx_prepared *m) {
         else if (rc == DX_ENOMEM)
             failure = rc;
     }
-    return failure ? failure : count;
+    if (sent)
+        *sent = count;
+    return failure;
 }
 
 static void stop_listening(dx_server *s) {
