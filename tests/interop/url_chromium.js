@@ -166,7 +166,9 @@ function knownDeparture(row, c, s) {
   const v6 = /\[([^\]]*)\]/.exec(s);
   if (row.rc === 'DX_EURL_HOST' && v6 && w.hostname.startsWith('[')) {
     if (v6[1].includes('%')) return 'Chromium percent-decodes an IPv6 address';
-    if (/(^|[:.])0\d/.test(v6[1])) return 'Chromium takes leading zeros in an IPv6 address\'s IPv4 part';
+    if (/(^|[:.])0\d/.test(v6[1])) {
+      return "Chromium takes leading zeros in an IPv6 address's IPv4 part";
+    }
   }
   if (row.rc === '0' && row.host.includes('*') && w.hostname === row.host.replace(/\*/g, '%2A')) {
     return "Chromium writes '*' in a host as %2A";
