@@ -113,6 +113,8 @@ static void on_error(dx_conn *c, int err, void *user) {
     (void)user;
     if (err == DX_EHS_STATUS || err == DX_EPROXY)
         fprintf(stderr, "error: %s (HTTP %d)\n", dx_strerror(err), dx_conn_http_status(c));
+    else if (err == DX_ETLS_ALERT && dx_conn_tls_alert(c))
+        fprintf(stderr, "error: %s (%s)\n", dx_strerror(err), dx_conn_tls_alert(c));
     else if (err == DX_EDEFLATE_BAD_ANSWER)
         fprintf(stderr, "error: %s (offered: %s)\n", dx_strerror(err), deflate_offer);
     else

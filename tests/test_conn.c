@@ -559,6 +559,164 @@ TEST(conn_backpressure_close_sends_1008) {
     nu_loop_finish(l);
 }
 
+/* ---- a peer that pings and never reads -------------------------------------------------- */
+
+#define FLOOD_PING 125                  /* payload bytes of each ping */
+#define FLOOD_FRAME (FLOOD_PING + 6)    /* masked: 2 header + 4 key bytes */
+#define FLOOD_FRAMES ((size_t)64 << 10) /* 8.2 MiB of pings, far more than fits */
+
+typedef struct flood {
+    nu_rec rec;
+    size_t max_buffered; /* the server connection's buffered amount, seen in on_ping */
+} flood;
+
+static void flood_on_ping(dx_conn *c, dx_span payload, void *user) {
+    flood *f = user;
+    nu_on_ping(c, payload, &f->rec);
+    size_t b = dx_conn_buffered_amount(c);
+    if (b > f->max_buffered)
+        f->max_buffered = b;
+}
+
+/* Write what the socket takes of @buf from *@off, running @l, for @ms. */
+static void flood_write(dx_loop *l, int fd, const uint8_t *buf, size_t len, size_t *off,
+                        unsigned ms) {
+    uint64_t end = nu_now_ms() + ms;
+    while (nu_now_ms() < end) {
+        ssize_t w = *off < len ? send(fd, buf + *off, len - *off, MSG_DONTWAIT | MSG_NOSIGNAL) : 0;
+        if (w > 0)
+            *off += (size_t)w;
+        dx_loop_run_once(l, w > 0 ? 0 : 2);
+    }
+}
+
+/* Read into @in only what fits (nu_pump drops what does not). */
+static void pump_some(int fd, nu_in *in) {
+    ssize_t n = recv(fd, in->b + in->len, sizeof in->b - in->len, MSG_DONTWAIT);
+    if (n > 0)
+        in->len += (size_t)n;
+    else if (n == 0)
+        in->eof = true;
+    else if (errno != EAGAIN && errno != EINTR)
+        in->err = errno;
+}
+
+/* RFC 6455 §5.5.2 has us answer every ping; a peer that pings and never reads makes
+ * those pongs pile up. They count toward max_send_queue like any output: past it the
+ * server stops reading (TCP flow control then stops the peer) until they drain, and
+ * every ping is still answered once the peer reads. */
+TEST(rfc6455_5_5_2_pongs_to_a_peer_that_does_not_read_stop_reading_at_the_cap) {
+    dx_loop *l = nu_loop();
+    flood f = {0};
+    dx_server_options so = {.callbacks = nu_callbacks, .user = &f};
+    so.callbacks.on_ping = flood_on_ping;
+    so.conn = (dx_conn_options){.max_send_queue = BP_CAP, .low_water = 4096};
+    dx_server *s = NULL;
+    REQUIRE(nu_server(&s, l, &so) == 0);
+    nu_in *in = calloc(1, sizeof(nu_in));
+    size_t len = FLOOD_FRAMES * FLOOD_FRAME;
+    uint8_t *buf = malloc(len);
+    REQUIRE(in && buf);
+    uint8_t payload[FLOOD_PING];
+    memset(payload, 'p', sizeof payload);
+    for (size_t i = 0; i < FLOOD_FRAMES; i++)
+        nu_frame(buf + i * FLOOD_FRAME, true, DX_OP_PING, true, payload, FLOOD_PING);
+    int fd = raw_open_small(l, s, in);
+    REQUIRE(fd >= 0);
+    CHECK_RUN_UNTIL(l, f.rec.opens == 1, 3000);
+    size_t off = 0;
+    flood_write(l, fd, buf, len, &off, 1000);
+    int pings_at_1s = f.rec.pings;
+    flood_write(l, fd, buf, len, &off, 500);
+    /* the server stopped reading: nothing more was parsed, the peer's writes stall */
+    CHECK_EQ_INT(f.rec.pings, pings_at_1s);
+    CHECK(off < len);
+    CHECK(f.rec.pings > 0);
+    CHECK(f.max_buffered <= BP_CAP + FLOOD_PING + 2); /* the cap and one pong, never more */
+    CHECK_EQ_INT(f.rec.closes, 0);
+    CHECK(f.rec.conn && dx_conn_state(f.rec.conn) == DX_OPEN);
+    /* the peer reads now: every ping it wrote whole is answered, in order */
+    size_t frames = 0;
+    uint64_t end = nu_now_ms() + 20000;
+    while (nu_now_ms() < end && !in->eof && !in->err) {
+        if (off % FLOOD_FRAME) { /* finish the ping the socket took part of */
+            ssize_t w =
+                send(fd, buf + off, FLOOD_FRAME - off % FLOOD_FRAME, MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (w > 0)
+                off += (size_t)w;
+        }
+        pump_some(fd, in);
+        nu_frame_view fv = {0};
+        while (nu_next_frame(in, &fv)) {
+            if (fv.opcode != DX_OP_PONG || fv.len != FLOOD_PING)
+                break;
+            frames++;
+            nu_in_consume(in, fv.size);
+        }
+        if (off % FLOOD_FRAME == 0 && frames == off / FLOOD_FRAME)
+            break;
+        dx_loop_run_once(l, 1);
+    }
+    CHECK_EQ_INT(frames, off / FLOOD_FRAME);
+    CHECK_EQ_INT((size_t)f.rec.pings, off / FLOOD_FRAME);
+    CHECK_EQ_INT(f.rec.closes, 0);
+    CHECK(f.max_buffered <= BP_CAP + FLOOD_PING + 2);
+    close(fd);
+    CHECK_RUN_UNTIL(l, f.rec.closes == 1, 3000);
+    free(buf);
+    free(in);
+    dx_server_destroy(s);
+    nu_loop_finish(l);
+}
+
+/* The same flood under DX_BP_CLOSE: past the cap the connection is closed with 1008. */
+TEST(rfc6455_5_5_2_pongs_past_the_cap_close_with_1008_under_the_close_policy) {
+    dx_loop *l = nu_loop();
+    flood f = {0};
+    dx_server_options so = {.callbacks = nu_callbacks, .user = &f};
+    so.callbacks.on_ping = flood_on_ping;
+    so.conn = (dx_conn_options){.max_send_queue = BP_CAP, .backpressure = DX_BP_CLOSE};
+    dx_server *s = NULL;
+    REQUIRE(nu_server(&s, l, &so) == 0);
+    nu_in *in = calloc(1, sizeof(nu_in));
+    size_t len = FLOOD_FRAMES * FLOOD_FRAME;
+    uint8_t *buf = malloc(len);
+    REQUIRE(in && buf);
+    uint8_t payload[FLOOD_PING];
+    memset(payload, 'p', sizeof payload);
+    for (size_t i = 0; i < FLOOD_FRAMES; i++)
+        nu_frame(buf + i * FLOOD_FRAME, true, DX_OP_PING, true, payload, FLOOD_PING);
+    int fd = raw_open_small(l, s, in);
+    REQUIRE(fd >= 0);
+    CHECK_RUN_UNTIL(l, f.rec.opens == 1, 3000);
+    size_t off = 0;
+    flood_write(l, fd, buf, len, &off, 1000);
+    CHECK(f.max_buffered <= BP_CAP + FLOOD_PING + 2);
+    /* the peer reads: pongs, then the close frame with 1008 */
+    uint16_t code = 0;
+    for (uint64_t end = nu_now_ms() + 10000; nu_now_ms() < end && !in->eof && !in->err;) {
+        pump_some(fd, in);
+        nu_frame_view fv = {0};
+        while (nu_next_frame(in, &fv)) {
+            if (fv.opcode == DX_OP_CLOSE) {
+                code = fv.len >= 2 ? (uint16_t)(fv.payload[0] << 8 | fv.payload[1]) : 0;
+                goto found;
+            }
+            nu_in_consume(in, fv.size);
+        }
+        dx_loop_run_once(l, 1);
+    }
+found:
+    CHECK_EQ_INT(code, 1008);
+    close(fd);
+    CHECK_RUN_UNTIL(l, f.rec.closes == 1, 6000);
+    CHECK_EQ_INT(f.rec.close_error, DX_ESEND_QUEUE);
+    free(buf);
+    free(in);
+    dx_server_destroy(s);
+    nu_loop_finish(l);
+}
+
 /* ---- pause and resume ------------------------------------------------------------------- */
 
 TEST(conn_pause_keeps_bytes_and_resume_delivers_them_in_order) {

@@ -42,7 +42,8 @@ typedef struct peer {
     uint16_t close_code;
     bool clean, remote;
     dx_opcode last_op;
-    uint8_t *last; /* a copy of the last message */
+    char alert[64]; /* dx_conn_tls_alert in on_error */
+    uint8_t *last;  /* a copy of the last message */
     size_t last_len;
     dx_conn *conn;
 } peer;
@@ -66,10 +67,11 @@ static void p_message(dx_conn *c, dx_opcode op, dx_span data, void *user) {
 }
 
 static void p_error(dx_conn *c, int err, void *user) {
-    (void)c;
     peer *p = user;
     p->errors++;
     p->last_err = err;
+    const char *alert = dx_conn_tls_alert(c);
+    snprintf(p->alert, sizeof p->alert, "%s", alert ? alert : "");
 }
 
 static void p_close(dx_conn *c, const dx_close_info *info, void *user) {
@@ -92,6 +94,36 @@ static uint8_t *pattern(size_t n, bool text) {
     for (size_t i = 0; i < n; i++)
         p[i] = text ? (uint8_t)('a' + (i / 5) % 26) : (uint8_t)dx_test_rand();
     return p;
+}
+
+/* ---- the peer's alert --------------------------------------------------------------------- */
+
+/* mTLS: a server that requires a client certificate refuses a client without one with
+ * a fatal alert; the client's application can read which (RFC 8446 §6.2). */
+TEST(wss_client_without_a_required_certificate_sees_the_servers_alert) {
+    REQUIRE(certs_ready());
+    dx_loop *l = nu_loop();
+    tls_server t;
+    tls_server_init(&t);
+    t.cfg.client_auth = DX_TLS_CLIENT_AUTH_REQUIRED;
+    t.cfg.client_ca_file = cp("ca.pem");
+    peer srv = {0}, cli = {0};
+    dx_server_options so = {.callbacks = peer_callbacks, .user = &srv, .tls = &t.cfg};
+    dx_server *s = NULL;
+    REQUIRE(nu_server(&s, l, &so) == 0);
+    char url[64];
+    snprintf(url, sizeof url, "wss://localhost:%u/", dx_server_port(s));
+    dx_tls_client_config ct = client_tls();
+    dx_client_options co = {.tls = &ct};
+    dx_conn *c;
+    REQUIRE(dx_client_connect(&c, l, url, &co, &peer_callbacks, &cli) == 0);
+    CHECK_RUN_UNTIL(l, cli.closes == 1, 5000);
+    CHECK_EQ_INT(cli.opens, 0);
+    CHECK_RC(cli.last_err, DX_ETLS_ALERT);
+    CHECK(strstr(cli.alert, "certificate required") != NULL);
+    CHECK(dx_conn_tls_alert(NULL) == NULL);
+    dx_server_destroy(s);
+    nu_loop_finish(l);
 }
 
 /* ---- echo over wss with permessage-deflate -------------------------------------------- */

@@ -76,7 +76,11 @@ typedef struct dx_conn_options {
     size_t max_message;            /* largest incoming message; default 1 MiB (1009 past it) */
     size_t max_frame;              /* largest incoming frame; default max_message */
     size_t max_send_queue;         /* cap on the buffered amount (output not yet written);
-                                      default 4 MiB; see backpressure */
+                                      default 4 MiB; see backpressure. Automatic replies
+                                      (pongs, a close answer) count too: past the cap the
+                                      connection stops reading until the output drains to
+                                      low_water (DX_BP_REFUSE) or closes with 1008
+                                      (DX_BP_CLOSE) */
     size_t low_water;              /* on_drain fires when the buffered amount falls to this
                                       or below after it was above it; default 64 KiB */
     dx_backpressure backpressure;  /* what a send past the cap does; default refuse */
@@ -290,6 +294,10 @@ DX_API const char *dx_conn_url(const dx_conn *c);
 DX_API int dx_conn_http_status(const dx_conn *c);
 /* The peer's address (IP and port, or a Unix socket). Returns 0 or -errno. */
 DX_API int dx_conn_peer_addr(const dx_conn *c, char *out, size_t cap);
+/* wss: the fatal TLS alert the peer sent, as OpenSSL's text ("unknown CA",
+ * "certificate required", ...), when a connection failed with DX_ETLS_ALERT; NULL
+ * when none arrived (or without TLS). Static storage; ask in on_error or on_close. */
+DX_API const char *dx_conn_tls_alert(const dx_conn *c);
 
 DX_API void *dx_conn_user(const dx_conn *c);
 DX_API void dx_conn_set_user(dx_conn *c, void *user);

@@ -278,11 +278,16 @@ static bool can_write(const dx_conn *c) {
     return buf_len(c->raw) || (c->proto && dx_proto_wants_write(c->proto));
 }
 
+/* Input waits: the application paused it, or the output is over its cap. */
+static bool input_held(const dx_conn *c) {
+    return c->paused || c->out_full;
+}
+
 void dx__conn_update_io(dx_conn *c) {
     if (c->phase == PHASE_DEAD || c->fd < 0)
         return; /* the client has no socket while it resolves */
     unsigned want = 0;
-    if (!c->paused || c->phase == PHASE_LINGER)
+    if (!input_held(c) || c->phase == PHASE_LINGER)
         want |= DX_IO_READ;
     if (can_write(c) || c->want_write)
         want |= DX_IO_WRITE;
@@ -413,6 +418,7 @@ static void enter_linger(dx_conn *c) {
     }
     c->phase = PHASE_LINGER;
     c->paused = false;
+    c->out_full = false;
     if (!c->clean) /* a clean client waits for the server's FIN instead */
         shutdown(c->fd, SHUT_WR);
     dx_timer_start(c->loop, &c->timer, opts_of(c)->close_timeout_ms);
@@ -515,6 +521,11 @@ static void flush(dx_conn *c) {
             dx_proto_output_consume(c->proto, (size_t)w);
         }
     }
+    if (c->out_full && buffered(c) <= opts_of(c)->low_water) {
+        c->out_full = false; /* the peer read its replies: read again */
+        if (buf_len(c->in) && !c->paused)
+            dx__conn_want_flush(c);
+    }
     dx__conn_update_io(c);
     if (c->drain_wanted && buffered(c) <= opts_of(c)->low_water && c->phase == PHASE_OPEN &&
         (!c->proto || dx_proto_get_state(c->proto) == DX_STATE_OPEN)) {
@@ -535,9 +546,9 @@ static void flush_hook(dx_loop *l, dx_hook *h, void *user) {
     for (int budget = FLUSH_BUDGET; l->flush_head && budget > 0; budget--) {
         dx_conn *c = l->flush_head;
         unlist_flush(c);
-        if (buf_len(c->in) && !c->paused && c->phase == PHASE_OPEN)
+        if (buf_len(c->in) && !input_held(c) && c->phase == PHASE_OPEN)
             deliver_kept(c);
-        if (c->tls_more && (!c->paused || c->phase != PHASE_OPEN) && c->phase != PHASE_DEAD)
+        if (c->tls_more && (!input_held(c) || c->phase != PHASE_OPEN) && c->phase != PHASE_DEAD)
             c->io.cb(&c->io, DX_IO_READ, c); /* what TLS buffered, as if epoll said so */
         flush(c);
     }
@@ -856,6 +867,22 @@ static void handle_event(dx_conn *c, const dx_event *ev) {
     }
 }
 
+/* Automatic replies (a pong per ping, a close answer) count toward max_send_queue
+ * like any output: a peer that pings and never reads would otherwise be served
+ * for ever. Past the cap, stop reading until the output drains to low_water (the
+ * peer's TCP flow control then slows it), or, under DX_BP_CLOSE, close with 1008. */
+static void output_over_cap(dx_conn *c) {
+    if (opts_of(c)->backpressure == DX_BP_CLOSE) {
+        if (dx_proto_get_state(c->proto) == DX_STATE_OPEN) {
+            c->error = DX_ESEND_QUEUE;
+            dx__conn_close(c, DX_CLOSE_POLICY_VIOLATION, "send queue full");
+        }
+        return;
+    }
+    c->out_full = true;
+    dx__conn_update_io(c);
+}
+
 /*
  * Run @len bytes through the proto, one event at a time. Stops when the application
  * pauses (the rest is kept in in) or closes the connection. @buf is the loop's read
@@ -865,7 +892,7 @@ static void deliver(dx_conn *c, uint8_t *buf, size_t len) {
     bool from_in = c->in && buf == c->in->data;
     size_t off = 0;
     while (off < len && c->phase == PHASE_OPEN) {
-        if (c->paused) {
+        if (input_held(c)) {
             if (from_in) {
                 buf_consume(alloc_of(c), &c->in, off);
             } else if (dx__conn_keep_input(c, buf + off, len - off) != 0) {
@@ -886,6 +913,8 @@ static void deliver(dx_conn *c, uint8_t *buf, size_t len) {
         }
         off += used;
         handle_event(c, &ev);
+        if (c->phase == PHASE_OPEN && c->proto && buffered(c) > opts_of(c)->max_send_queue)
+            output_over_cap(c);
         if (ev.type == DX_EV_NONE && used == 0)
             break;
     }
@@ -923,13 +952,13 @@ static void on_readable(dx_conn *c) {
         return;
     }
     if (c->phase == PHASE_LINGER)
-        return;                        /* after our close: the peer's bytes no longer matter */
-    if (buf_len(c->in) || c->paused) { /* keep order behind what waits already */
+        return;                            /* after our close: the peer's bytes no longer matter */
+    if (buf_len(c->in) || input_held(c)) { /* keep order behind what waits already */
         if (dx__conn_keep_input(c, buf, (size_t)n) != 0) {
             end_abnormally(c, DX_ENOMEM, false);
             return;
         }
-        if (!c->paused)
+        if (!input_held(c))
             deliver_kept(c);
         return;
     }
@@ -1513,4 +1542,8 @@ int dx_conn_peer_addr(const dx_conn *c, char *out, size_t cap) {
     }
     int n = snprintf(out, cap, ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
     return n < 0 || (size_t)n >= cap ? DX_ENOSPACE : 0;
+}
+
+const char *dx_conn_tls_alert(const dx_conn *c) {
+    return c && c->tls ? dx__tls_alert(c->tls, NULL) : NULL;
 }

@@ -109,6 +109,8 @@ struct dx_conn {
     uint8_t io_events;           /* DX_IO_* bits the watcher asks for */
     uint8_t msg_opcode;          /* the reassembled message's type */
     bool paused : 1;             /* dx_conn_pause (or a pending upgrade decision) */
+    bool out_full : 1;           /* reading waits: automatic replies (pongs, close
+                                    answers) took the output past max_send_queue */
     bool want_write : 1;         /* the role waits for writability (connect) */
     bool seen : 1;               /* the application knows it: on_close is owed */
     bool on_flush_list : 1;      /* in the loop's flush list */
