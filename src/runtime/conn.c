@@ -395,7 +395,8 @@ static void end_abnormally(dx_conn *c, int err, bool remote) {
     if (!c->close_code) { /* no close event yet: the transport just ended */
         c->close_code = DX_CLOSE_ABNORMAL;
         c->close_reason_len = 0;
-        c->remote = remote;
+        /* a peer that drops TCP after our close frame did not start the closing */
+        c->remote = remote && !c->close_started_here;
     }
     if (!c->error)
         c->error = err;
