@@ -3,13 +3,17 @@
  * RFC 6455 §1.3 key, offering "chat" and "superchat" and two extensions) checks a
  * response head built from the fuzz bytes. Input: one control byte, then the
  * response head (see hs_fuzz.h); bit 3 of the control byte makes the client
- * offer nothing (opts NULL).
+ * offer nothing (opts NULL), bit 2 takes the RFC's rule on subprotocols
+ * (protocol_optional) instead of the browser's.
  *
  * Invariants (any violation aborts):
  *   - the check returns 0 or one of its documented DX_EHS_* codes;
  *   - on success the status is 101, there is exactly one Sec-WebSocket-Accept and
  *     it is the §1.3 accept, the chosen protocol is empty or one we offered, and
- *     the extensions answer is empty or parses with only names we offered.
+ *     the extensions answer is empty or parses with only names we offered;
+ *   - with the browser's rule, a success after an offer names a subprotocol, and
+ *     DX_EHS_NO_PROTOCOL comes only for an answer without Sec-WebSocket-Protocol
+ *     after an offer.
  */
 #include "hs_fuzz.h"
 
@@ -27,7 +31,7 @@ static int sample_nonce(uint8_t *buf, size_t len, void *ctx) {
 static bool is_client_error(int rc) {
     return rc == DX_EHS_STATUS || rc == DX_EHS_RESP_NO_UPGRADE || rc == DX_EHS_RESP_NO_CONNECTION ||
            rc == DX_EHS_NO_ACCEPT || rc == DX_EHS_BAD_ACCEPT || rc == DX_EHS_PROTOCOL_NOT_OFFERED ||
-           rc == DX_EHS_EXTENSION_NOT_OFFERED;
+           rc == DX_EHS_EXTENSION_NOT_OFFERED || rc == DX_EHS_NO_PROTOCOL;
 }
 
 static void check_success(const dx_http_response *resp, const dx_request_options *opts,
@@ -37,6 +41,8 @@ static void check_success(const dx_http_response *resp, const dx_request_options
     const dx_http_header *a =
         dx_http_header_find(resp->headers, resp->num_headers, "Sec-WebSocket-Accept");
     fz_require(dx_span_eq(a->value, dx_span_cstr("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")));
+    if (opts && opts->num_protocols && !opts->protocol_optional)
+        fz_require(wr->protocol.len > 0); /* the browser's rule */
     if (wr->protocol.len > 0) {
         fz_require(opts != NULL);
         bool found = false;
@@ -73,6 +79,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     o.protocols = offered_protocols;
     o.num_protocols = 2;
     o.extensions = offered_extensions;
+    o.protocol_optional = (ctl & 4) != 0;
     const dx_request_options *opts = (ctl & 8) ? NULL : &o;
 
     fz_chunker ch = fz_chunker_init((uint8_t)(ctl >> 4), size);
@@ -89,6 +96,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         fz_require(rc == 0 || is_client_error(rc));
         if (rc == 0)
             check_success(&resp, opts, &wr);
+        if (rc == DX_EHS_NO_PROTOCOL)
+            fz_require(
+                opts && !opts->protocol_optional &&
+                !dx_http_header_find(resp.headers, resp.num_headers, "Sec-WebSocket-Protocol"));
     }
     free(head);
     return 0;

@@ -59,6 +59,12 @@
  *   - A fragment ('#', even empty) is DX_EURL_FRAGMENT: the WebSocket constructor throws a
  *     SyntaxError for it. Like the constructor, this is checked after the URL parsed.
  *
+ * Where Chromium departs from the URL Standard, duplex follows the standard: a space in a
+ * host (Chromium keeps "a%20b", which no resolver knows), '*' in a host (Chromium writes
+ * %2A), "'" in the userinfo (Chromium writes %27), percent-escapes inside "[...]" and
+ * leading zeros in an IPv6 address's IPv4 part (Chromium accepts both). With port 0 and
+ * non-ASCII hosts these are the only differences tests/interop/url_chromium.js allows.
+ *
  * Thread safety: the functions here keep no state and may be called from any thread.
  */
 #ifndef DUPLEX_URL_H

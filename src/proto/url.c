@@ -55,13 +55,13 @@ static int lower(int c) {
 /* ---- output ---------------------------------------------------------------------------- */
 
 /* Bytes go to buf[len] while len < cap; len counts them all, so a NULL buffer measures. */
-typedef struct out {
+typedef struct sink {
     char *buf;
     size_t cap;
     size_t len;
-} out;
+} sink;
 
-static void put(out *o, int c) {
+static void put(sink *o, int c) {
     if (o->buf && o->len < o->cap)
         o->buf[o->len] = (char)c;
     o->len++;
@@ -109,7 +109,7 @@ static bool must_encode(uint8_t c, enum enc_set set) {
     }
 }
 
-static void put_encoded(out *o, uint8_t c, enum enc_set set) {
+static void put_encoded(sink *o, uint8_t c, enum enc_set set) {
     if (must_encode(c, set)) {
         put(o, '%');
         put(o, hex_digits[c >> 4]);
@@ -120,7 +120,7 @@ static void put_encoded(out *o, uint8_t c, enum enc_set set) {
 }
 
 /* p[i, end) without tab/LF/CR, percent-encoded with @set. */
-static void put_component(out *o, const uint8_t *p, size_t i, size_t end, enum enc_set set) {
+static void put_component(sink *o, const uint8_t *p, size_t i, size_t end, enum enc_set set) {
     for (; i < end; i++)
         if (!is_tnl(p[i]))
             put_encoded(o, p[i], set);
@@ -188,7 +188,7 @@ static size_t path_serialize(const uint8_t *p, size_t s, size_t e, char *buf, si
             keep = true;
         }
         if (keep) {
-            out m = {NULL, 0, 0};
+            sink m = {NULL, 0, 0};
             if (!empty)
                 put_component(&m, p, a, seg_end, ENC_PATH);
             total += 1 + m.len;
@@ -196,7 +196,7 @@ static size_t path_serialize(const uint8_t *p, size_t s, size_t e, char *buf, si
                 /* "/" then the segment, ending at pos */
                 if (m.len + 1 > pos)
                     return total; /* cannot happen when @len came from the measuring call */
-                out w = {buf + pos - m.len, m.len, 0};
+                sink w = {buf + pos - m.len, m.len, 0};
                 if (!empty)
                     put_component(&w, p, a, seg_end, ENC_PATH);
                 pos -= m.len + 1;
@@ -492,7 +492,7 @@ static bool ipv6_parse(const uint8_t *s, size_t n, uint16_t a[8]) {
 }
 
 /* "IPv6 serializer", without the brackets. */
-static void ipv6_write(out *o, const uint8_t addr[16]) {
+static void ipv6_write(sink *o, const uint8_t addr[16]) {
     uint16_t a[8];
     for (int k = 0; k < 8; k++)
         a[k] = (uint16_t)(addr[2 * k] << 8 | addr[2 * k + 1]);
@@ -532,7 +532,7 @@ static void ipv6_write(out *o, const uint8_t addr[16]) {
     }
 }
 
-static void put_uint(out *o, unsigned v) {
+static void put_uint(sink *o, unsigned v) {
     char d[10];
     int n = 0;
     do {
@@ -543,7 +543,7 @@ static void put_uint(out *o, unsigned v) {
         put(o, d[--n]);
 }
 
-static void host_serialize(out *o, const dx_url *u) {
+static void host_serialize(sink *o, const dx_url *u) {
     if (u->host_kind == DX_URL_HOST_IPV4) {
         for (int k = 0; k < 4; k++) {
             if (k)
@@ -604,7 +604,7 @@ static int host_parse(const uint8_t *p, size_t i, size_t end, dx_url *u) {
 /* ---- userinfo -------------------------------------------------------------------------- */
 
 /* username [":" password] ("URL serializer"); the first ':' splits them. */
-static void userinfo_serialize(out *o, dx_span t) {
+static void userinfo_serialize(sink *o, dx_span t) {
     const uint8_t *p = t.ptr;
     size_t colon = t.len;
     for (size_t k = 0; k < t.len; k++)
@@ -626,7 +626,7 @@ static size_t resource_serialize(const dx_url *u, char *buf, size_t cap) {
     size_t plen = path_serialize(base, 0, u->path_text.len, NULL, 0);
     if (buf && plen <= cap)
         path_serialize(base, 0, u->path_text.len, buf, plen);
-    out o = {buf ? buf + (plen < cap ? plen : cap) : NULL, plen < cap ? cap - plen : 0, 0};
+    sink o = {buf ? buf + (plen < cap ? plen : cap) : NULL, plen < cap ? cap - plen : 0, 0};
     if (u->has_query) {
         put(&o, '?');
         put_component(&o, u->query_text.ptr, 0, u->query_text.len, ENC_QUERY);
@@ -639,10 +639,10 @@ static dx_span span_of(const uint8_t *p, size_t a, size_t b) {
     return s;
 }
 
-int dx_url_parse(dx_span text, dx_url *out_url) {
+int dx_url_parse(dx_span text, dx_url *out) {
     const uint8_t *p = text.ptr;
     size_t n = text.len;
-    if (!out_url || (!p && n) || n > SIZE_MAX / 4)
+    if (!out || (!p && n) || n > SIZE_MAX / 4)
         return DX_EINVAL;
 
     /* strip leading and trailing C0 control or space */
@@ -763,55 +763,55 @@ int dx_url_parse(dx_span text, dx_url *out_url) {
     if (fragment)
         return DX_EURL_FRAGMENT;
 
-    out m = {NULL, 0, 0};
+    sink m = {NULL, 0, 0};
     host_serialize(&m, &u);
     u.host_len = m.len;
     m.len = 0;
     userinfo_serialize(&m, u.userinfo_text);
     u.userinfo_len = m.len;
     u.resource_len = resource_serialize(&u, NULL, 0);
-    *out_url = u;
+    *out = u;
     return 0;
 }
 
 /* ---- writers ----------------------------------------------------------------------------- */
 
-int dx_url_write_host(const dx_url *url, char *buf, size_t cap, size_t *len) {
-    if (!url || !buf || !len)
+int dx_url_write_host(const dx_url *url, char *out, size_t cap, size_t *len) {
+    if (!url || !out || !len)
         return DX_EINVAL;
-    out o = {NULL, 0, 0};
+    sink o = {NULL, 0, 0};
     host_serialize(&o, url);
     *len = o.len;
     if (cap <= o.len)
         return DX_ENOSPACE;
-    o = (out){buf, o.len, 0};
+    o = (sink){out, o.len, 0};
     host_serialize(&o, url);
-    buf[o.len] = '\0';
+    out[o.len] = '\0';
     return 0;
 }
 
-int dx_url_write_resource(const dx_url *url, char *buf, size_t cap, size_t *len) {
-    if (!url || !buf || !len)
+int dx_url_write_resource(const dx_url *url, char *out, size_t cap, size_t *len) {
+    if (!url || !out || !len)
         return DX_EINVAL;
     size_t need = resource_serialize(url, NULL, 0);
     *len = need;
     if (cap <= need)
         return DX_ENOSPACE;
-    resource_serialize(url, buf, need);
-    buf[need] = '\0';
+    resource_serialize(url, out, need);
+    out[need] = '\0';
     return 0;
 }
 
-int dx_url_write_userinfo(const dx_url *url, char *buf, size_t cap, size_t *len) {
-    if (!url || !buf || !len)
+int dx_url_write_userinfo(const dx_url *url, char *out, size_t cap, size_t *len) {
+    if (!url || !out || !len)
         return DX_EINVAL;
-    out o = {NULL, 0, 0};
+    sink o = {NULL, 0, 0};
     userinfo_serialize(&o, url->userinfo_text);
     *len = o.len;
     if (cap <= o.len)
         return DX_ENOSPACE;
-    o = (out){buf, o.len, 0};
+    o = (sink){out, o.len, 0};
     userinfo_serialize(&o, url->userinfo_text);
-    buf[o.len] = '\0';
+    out[o.len] = '\0';
     return 0;
 }
