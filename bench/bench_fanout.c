@@ -118,12 +118,16 @@ static bool verbose;
 
 /* ---- helpers ------------------------------------------------------------------------ */
 
-__attribute__((format(printf, 1, 2), noreturn)) static void die(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
+static void vsay(const char *fmt, va_list ap) {
     fprintf(stderr, "%s%s: ", PROG, in_server ? " (server)" : "");
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
+}
+
+__attribute__((format(printf, 1, 2), noreturn)) static void die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsay(fmt, ap);
     va_end(ap);
     if (!in_server && server_pid > 0) { /* ours: do not leave it holding 10,000 sockets */
         kill(server_pid, SIGKILL);
@@ -137,9 +141,7 @@ __attribute__((format(printf, 1, 2))) static void note(const char *fmt, ...) {
         return;
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "%s%s: ", PROG, in_server ? " (server)" : "");
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vsay(fmt, ap);
     va_end(ap);
 }
 

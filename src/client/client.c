@@ -3,65 +3,14 @@
  * the name off the loop thread, connects to each address in turn, through an HTTP
  * CONNECT tunnel if one applies, and speaks TLS for wss://; this file sends the
  * upgrade request once the stream is open and checks the answer (RFC 6455 §4.1).
- * From the 101 on, the connection layer (src/conn/) takes over. Reconnection with
- * backoff is here too: a new attempt is a new connection.
+ * From the 101 on, the connection layer (src/conn/) takes over. A reconnection
+ * (reconnect.c) is a new attempt, a new connection, on the shared configuration
+ * (client_config.c).
  */
-#include "duplex/client.h"
-
-#include "conn/conn_internal.h"
-#include "duplex/handshake.h"
+#include "client/client_internal.h"
 #include "duplex/url.h"
-#include "runtime/proxy.h"
 
 #define RESOURCE_MAX 8192
-
-typedef enum stage {
-    STAGE_WAITING = 0, /* a reconnection waiting for its delay */
-    STAGE_CONNECTING,  /* the stream connects (resolve, connect, proxy, TLS) */
-    STAGE_UPGRADE,     /* GET sent; waiting for the 101 */
-} stage;
-
-/* What every connection of one dx_client_connect shares, reconnections included. */
-typedef struct client_config {
-    unsigned refs; /* one per connection still allocated */
-    dx_loop *loop;
-    char *url;                 /* copied */
-    dx_client_options opts;    /* copied; its pointers point to the copies below */
-    char **protocols;          /* copies of the offered subprotocols */
-    size_t protocols_cap;      /* entries allocated in protocols */
-    char *origin;              /* copy, or NULL */
-    dx_http_header *headers;   /* copies; each name and value is its own allocation */
-    size_t headers_cap;        /* entries allocated in headers */
-    char *proxy;               /* copy, or NULL */
-    dx_conn_options conn;      /* with defaults */
-    dx_conn_callbacks cb;      /* the application's, copied */
-    dx__conn_class cls;        /* role, cb and conn, for every attempt */
-    dx_tls_ctx *tls;           /* wss://: the verification setup, loaded once */
-    dx_deflate_config deflate; /* permessage-deflate, when deflate_on */
-    bool deflate_on;
-    char deflate_offer[160];   /* its offer */
-    void *user;                /* given to every connection */
-    const dx_allocator *alloc; /* this, and the connections' memory */
-} client_config;
-
-/* One connection attempt. */
-typedef struct client {
-    client_config *cfg;
-    unsigned attempt;                 /* consecutive reconnections before this one succeeded */
-    bool opened;                      /* this attempt reached OPEN */
-    dx_client_handshake hs;           /* key and expected accept */
-    dx_request_options req;           /* what was offered, for the answer's checks */
-    char host[DX_PROXY_HOST_MAX + 1]; /* the server's host, NUL-terminated */
-    uint16_t port;
-    uint8_t *request; /* the upgrade request */
-    size_t request_len, request_cap;
-    stage stage;
-    dx_http_scan scan;
-} client;
-
-static client *client_of(const dx_conn *c) {
-    return c->owner;
-}
 
 /* ---- connecting ---------------------------------------------------------------------- */
 
@@ -166,132 +115,6 @@ static void client_on_eof(dx_conn *c) {
     dx__conn_fail(c, DX_EHANDSHAKE_EOF);
 }
 
-/* ---- the shared configuration ------------------------------------------------------------ */
-
-static char *str_dup(const dx_allocator *a, dx_span s) {
-    char *p = dx__alloc(a, s.len + 1);
-    if (p) {
-        if (s.len)
-            memcpy(p, s.ptr, s.len);
-        p[s.len] = '\0';
-    }
-    return p;
-}
-
-static void str_free(const dx_allocator *a, const char *p, size_t len) {
-    if (p)
-        dx__free(a, (void *)p, len + 1);
-}
-
-static void config_unref(client_config *cfg) {
-    if (!cfg || --cfg->refs > 0)
-        return;
-    const dx_allocator *a = cfg->alloc;
-    str_free(a, cfg->url, strlen(cfg->url));
-    for (size_t i = 0; i < cfg->opts.num_protocols; i++)
-        str_free(a, cfg->protocols[i], strlen(cfg->protocols[i]));
-    dx__free(a, cfg->protocols, cfg->protocols_cap * sizeof(char *));
-    for (size_t i = 0; i < cfg->opts.num_headers; i++) {
-        str_free(a, (const char *)cfg->headers[i].name.ptr, cfg->headers[i].name.len);
-        str_free(a, (const char *)cfg->headers[i].value.ptr, cfg->headers[i].value.len);
-    }
-    dx__free(a, cfg->headers, cfg->headers_cap * sizeof(dx_http_header));
-    if (cfg->origin)
-        str_free(a, cfg->origin, strlen(cfg->origin));
-    if (cfg->proxy)
-        str_free(a, cfg->proxy, strlen(cfg->proxy));
-    dx_tls_ctx_release(cfg->tls);
-    dx__free(a, cfg, sizeof(*cfg));
-}
-
-/* Copy everything @o points to, so that reconnections can use it later. */
-static int config_new(client_config **out, dx_loop *loop, const char *url,
-                      const dx_client_options *o, const dx_conn_callbacks *cb, void *user) {
-    const dx_allocator *a = o->allocator ? o->allocator : dx_loop_allocator(loop);
-    client_config *cfg = dx__calloc(a, sizeof(*cfg));
-    if (!cfg)
-        return DX_ENOMEM;
-    cfg->refs = 1;
-    cfg->loop = loop;
-    cfg->alloc = a;
-    cfg->opts = *o;
-    cfg->opts.num_protocols = cfg->opts.num_headers = 0;
-    cfg->opts.origin = cfg->opts.proxy = NULL;
-    cfg->opts.conn.compression.deflate = NULL;
-    cfg->opts.tls = NULL;
-    cfg->user = user;
-    if (cb)
-        cfg->cb = *cb;
-    dx__conn_options_resolve(&o->conn, &cfg->conn);
-    dx_reconnect *r = &cfg->opts.reconnect;
-    if (!r->min_ms)
-        r->min_ms = DX_DEFAULT_RECONNECT_MIN_MS;
-    if (!r->max_ms)
-        r->max_ms = DX_DEFAULT_RECONNECT_MAX_MS;
-    int rc = DX_ENOMEM;
-    if (!(cfg->url = str_dup(a, dx_span_cstr(url))) ||
-        (o->origin && !(cfg->origin = str_dup(a, dx_span_cstr(o->origin)))) ||
-        (o->proxy && !(cfg->proxy = str_dup(a, dx_span_cstr(o->proxy)))))
-        goto fail;
-    cfg->opts.origin = cfg->origin;
-    cfg->opts.proxy = cfg->proxy;
-    if (o->num_protocols) {
-        if (!(cfg->protocols = dx__calloc(a, o->num_protocols * sizeof(char *))))
-            goto fail;
-        cfg->protocols_cap = o->num_protocols;
-    }
-    for (; cfg->opts.num_protocols < o->num_protocols; cfg->opts.num_protocols++) {
-        const char *p = o->protocols[cfg->opts.num_protocols];
-        if (!p) {
-            rc = DX_EINVAL;
-            goto fail;
-        }
-        if (!(cfg->protocols[cfg->opts.num_protocols] = str_dup(a, dx_span_cstr(p))))
-            goto fail;
-    }
-    cfg->opts.protocols = (const char *const *)cfg->protocols;
-    if (o->num_headers) {
-        if (!(cfg->headers = dx__calloc(a, o->num_headers * sizeof(dx_http_header))))
-            goto fail;
-        cfg->headers_cap = o->num_headers;
-    }
-    for (; cfg->opts.num_headers < o->num_headers; cfg->opts.num_headers++) {
-        const dx_http_header *h = &o->headers[cfg->opts.num_headers];
-        dx_http_header *d = &cfg->headers[cfg->opts.num_headers];
-        if ((h->name.len && !h->name.ptr) || (h->value.len && !h->value.ptr)) {
-            rc = DX_EINVAL;
-            goto fail;
-        }
-        char *name = str_dup(a, h->name), *value = str_dup(a, h->value);
-        d->name = (dx_span){(const uint8_t *)name, h->name.len};
-        d->value = (dx_span){(const uint8_t *)value, h->value.len};
-        if (!name || !value) {
-            cfg->opts.num_headers++; /* so that both are freed */
-            goto fail;
-        }
-    }
-    cfg->opts.headers = cfg->headers;
-    if (o->conn.compression.deflate) {
-        size_t len;
-        cfg->deflate = *o->conn.compression.deflate;
-        cfg->deflate_on = true;
-        rc = dx_deflate_write_offer(&cfg->deflate, cfg->deflate_offer, sizeof cfg->deflate_offer,
-                                    &len);
-        if (rc < 0)
-            goto fail;
-    }
-    cfg->conn.compression.deflate = cfg->deflate_on ? &cfg->deflate : NULL; /* our copy */
-    dx_url u;
-    if (dx_url_parse(dx_span_cstr(url), &u) == 0 && u.secure &&
-        (rc = dx_tls_ctx_create_client(&cfg->tls, o->tls)) < 0)
-        goto fail;
-    *out = cfg;
-    return 0;
-fail:
-    config_unref(cfg);
-    return rc;
-}
-
 /* ---- one attempt ------------------------------------------------------------------------- */
 
 static void free_client(client *cl) {
@@ -299,7 +122,7 @@ static void free_client(client *cl) {
         return;
     const dx_allocator *a = cl->cfg->alloc;
     dx__free(a, cl->request, cl->request_cap);
-    config_unref(cl->cfg);
+    dx__client_config_unref(cl->cfg);
     dx__free(a, cl, sizeof(*cl));
 }
 
@@ -349,20 +172,17 @@ static int prepare(client *cl, const dx_url *url) {
     return rc;
 }
 
-static void client_after_close(dx_conn *c);
-
 static const dx__conn_role client_role = {
     .on_data = client_on_data,
     .on_open = client_on_open,
     .on_timeout = client_on_timeout,
     .on_eof = client_on_eof,
-    .after_close = client_after_close,
+    .after_close = dx__client_reconnect,
     .release = client_release,
 };
 
-/* Create attempt number @attempt (0: the first), connecting after @delay_ms (0: at
- * once; the stream's connect reports back in a later iteration, never here). */
-static int start_attempt(client_config *cfg, unsigned attempt, uint32_t delay_ms, dx_conn **out) {
+int dx__client_start_attempt(client_config *cfg, unsigned attempt, uint32_t delay_ms,
+                             dx_conn **out) {
     dx_url u;
     int rc = dx_url_parse(dx_span_cstr(cfg->url), &u);
     if (rc < 0)
@@ -404,38 +224,6 @@ static int start_attempt(client_config *cfg, unsigned attempt, uint32_t delay_ms
     return 0;
 }
 
-/* min * 2^(n-1), capped, times a random factor in [0.5, 1]. */
-static uint32_t backoff_ms(const dx_reconnect *o, unsigned n) {
-    uint64_t d = o->min_ms;
-    for (unsigned i = 1; i < n && d < o->max_ms; i++)
-        d *= 2;
-    if (d > o->max_ms)
-        d = o->max_ms;
-    uint32_t r = 0;
-    dx_random_bytes((uint8_t *)&r, sizeof r);
-    d = d / 2 + (d - d / 2) * r / UINT32_MAX;
-    return d ? (uint32_t)d : 1;
-}
-
-static void client_after_close(dx_conn *c) {
-    client *cl = client_of(c);
-    client_config *cfg = cl->cfg;
-    if (!cfg->opts.reconnect.enabled || c->app_closed)
-        return;
-    int st = c->http_status;
-    if (c->stream.error == DX_EHS_STATUS && st >= 400 && st < 500 && st != 408 && st != 429)
-        return; /* a refusal that would come again */
-    unsigned n = cl->opened ? 1 : cl->attempt + 1;
-    if (cfg->opts.reconnect.max_attempts && n > cfg->opts.reconnect.max_attempts)
-        return;
-    uint32_t delay = backoff_ms(&cfg->opts.reconnect, n);
-    dx_conn *next;
-    if (start_attempt(cfg, n, delay, &next) < 0)
-        return; /* out of memory: nothing left to report to */
-    if (cfg->cb.on_reconnect)
-        cfg->cb.on_reconnect(next, n, delay, cfg->user);
-}
-
 /* ---- dx_client_connect --------------------------------------------------------------------- */
 
 int dx_client_connect(dx_conn **out, dx_loop *loop, const char *url, const dx_client_options *opts,
@@ -444,10 +232,10 @@ int dx_client_connect(dx_conn **out, dx_loop *loop, const char *url, const dx_cl
     if (!out || !loop || !url)
         return DX_EINVAL;
     client_config *cfg;
-    int rc = config_new(&cfg, loop, url, opts ? opts : &no_opts, cb, user);
+    int rc = dx__client_config_new(&cfg, loop, url, opts ? opts : &no_opts, cb, user);
     if (rc < 0)
         return rc;
-    rc = start_attempt(cfg, 0, 0, out);
-    config_unref(cfg); /* the attempt holds its own reference */
+    rc = dx__client_start_attempt(cfg, 0, 0, out);
+    dx__client_config_unref(cfg); /* the attempt holds its own reference */
     return rc;
 }
