@@ -118,7 +118,7 @@ static bool verbose;
 
 /* ---- helpers ------------------------------------------------------------------------ */
 
-static void vsay(const char *fmt, va_list ap) {
+__attribute__((format(printf, 1, 0))) static void vsay(const char *fmt, va_list ap) {
     fprintf(stderr, "%s%s: ", PROG, in_server ? " (server)" : "");
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);

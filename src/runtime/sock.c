@@ -198,8 +198,8 @@ ssize_t dx__sock_writev(int fd, const dx_span *v, size_t n) {
     for (;;) {
         /* one span (the usual queue: no shared segment) takes send(), which skips
          * the kernel's copy and check of the iovec array: 5% of a pipelined echo */
-        ssize_t w = n == 1 ? send(fd, v[0].ptr, v[0].len, MSG_NOSIGNAL)
-                           : sendmsg(fd, &mh, MSG_NOSIGNAL);
+        ssize_t w =
+            n == 1 ? send(fd, v[0].ptr, v[0].len, MSG_NOSIGNAL) : sendmsg(fd, &mh, MSG_NOSIGNAL);
         if (w >= 0)
             return w;
         if (errno == EAGAIN || errno == EWOULDBLOCK)
